@@ -1,0 +1,2 @@
+// Package caddymdm registers the caddy-mdm modules with Caddy.
+package caddymdm

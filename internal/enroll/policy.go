@@ -1,0 +1,95 @@
+package enroll
+
+import (
+	"context"
+	"crypto/sha256"
+	"math/big"
+	"strconv"
+
+	"github.com/beevik/etree"
+
+	"github.com/caddy-mdm/caddy-mdm/internal/soap"
+)
+
+// OIDSHA256 is the hash algorithm the policy names (P2).
+const OIDSHA256 = "2.16.840.1.101.3.4.2.1"
+
+// PolicyOID is the certificate policy's OID: under the UUID arc 2.25
+// (X.667), derived from the provider ID, so no registration is needed and it
+// is stable across restarts.
+func (s *Service) PolicyOID() string {
+	sum := sha256.Sum256([]byte("caddy-mdm policy " + s.ProviderID))
+	return "2.25." + new(big.Int).SetBytes(sum[:16]).String()
+}
+
+// GetPolicies authenticates the requester and answers with the one
+// enrollment policy. Windows reads only minimalKeyLength,
+// hashAlgorithmOIDReference and the oID it points at (P2); the rest is there
+// because the schema wants it.
+func (s *Service) GetPolicies(ctx context.Context, env *soap.Envelope, creds Credentials) ([]byte, string, error) {
+	if env.Action != soap.ActionGetPolicies || env.Body.Tag != "GetPolicies" {
+		return nil, "", soap.NewFault(soap.MessageFormat, nil,
+			"Unexpected action %q for the enrollment policy service.", env.Action)
+	}
+	user, err := s.Auth.Authenticate(ctx, creds)
+	if err != nil {
+		return nil, "", soap.NewFault(soap.Authentication, err, "The credentials were not accepted.")
+	}
+
+	r := soap.NewResponse(soap.ActionGetPoliciesResponse, env.MessageID)
+	r.Body.CreateAttr("xmlns:xsi", soap.NSXSI)
+	r.Body.CreateAttr("xmlns:xsd", soap.NSXSD)
+	gpr := r.Body.CreateElement("GetPoliciesResponse")
+	gpr.CreateAttr("xmlns", soap.NSPolicy)
+	resp := gpr.CreateElement("response")
+	resp.CreateElement("policyID").SetText(s.PolicyOID())
+	resp.CreateElement("policyFriendlyName").SetText(s.DisplayName)
+	nilElement(resp, "nextUpdateHours")
+	nilElement(resp, "policiesNotChanged")
+	policy := resp.CreateElement("policies").CreateElement("policy")
+	policy.CreateElement("policyOIDReference").SetText("0")
+	nilElement(policy, "cAs")
+	attrs := policy.CreateElement("attributes")
+	attrs.CreateElement("commonName").SetText(s.ProviderID)
+	attrs.CreateElement("policySchema").SetText("3")
+	validity := attrs.CreateElement("certificateValidity")
+	validity.CreateElement("validityPeriodSeconds").SetText(strconv.FormatInt(int64(s.Issuer.Validity.Seconds()), 10))
+	validity.CreateElement("renewalPeriodSeconds").SetText(strconv.FormatInt(int64(s.RenewalPeriod.Seconds()), 10))
+	perm := attrs.CreateElement("permission")
+	perm.CreateElement("enroll").SetText("true")
+	perm.CreateElement("autoEnroll").SetText("false")
+	pk := attrs.CreateElement("privateKeyAttributes")
+	pk.CreateElement("minimalKeyLength").SetText(strconv.Itoa(s.MinKeyLength))
+	for _, n := range []string{"keySpec", "keyUsageProperty", "permissions", "algorithmOIDReference", "cryptoProviders"} {
+		nilElement(pk, n)
+	}
+	rev := attrs.CreateElement("revision")
+	rev.CreateElement("majorRevision").SetText("101")
+	rev.CreateElement("minorRevision").SetText("0")
+	for _, n := range []string{"supersededPolicies", "privateKeyFlags", "subjectNameFlags", "enrollmentFlags", "generalFlags"} {
+		nilElement(attrs, n)
+	}
+	attrs.CreateElement("hashAlgorithmOIDReference").SetText("1")
+	for _, n := range []string{"rARequirements", "keyArchivalAttributes", "extensions"} {
+		nilElement(attrs, n)
+	}
+	nilElement(gpr, "cAs")
+	oids := gpr.CreateElement("oIDs")
+	addOID(oids, s.PolicyOID(), 6, 0, s.DisplayName)
+	addOID(oids, OIDSHA256, 1, 1, "szOID_NIST_sha256")
+	return r.Bytes(), user, nil
+}
+
+func nilElement(parent *etree.Element, name string) {
+	parent.CreateElement(name).CreateAttr("xsi:nil", "true")
+}
+
+// addOID writes an oID entry; group 1 is a hash algorithm, group 6 a
+// certificate policy (MS-XCEP 3.1.4.1.3.16).
+func addOID(parent *etree.Element, value string, group, ref int, name string) {
+	o := parent.CreateElement("oID")
+	o.CreateElement("value").SetText(value)
+	o.CreateElement("group").SetText(strconv.Itoa(group))
+	o.CreateElement("oIDReferenceID").SetText(strconv.Itoa(ref))
+	o.CreateElement("defaultName").SetText(name)
+}

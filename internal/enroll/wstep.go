@@ -1,0 +1,291 @@
+package enroll
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/beevik/etree"
+
+	"github.com/caddy-mdm/caddy-mdm/internal/issuer"
+	"github.com/caddy-mdm/caddy-mdm/internal/pkcs10"
+	"github.com/caddy-mdm/caddy-mdm/internal/provdoc"
+	"github.com/caddy-mdm/caddy-mdm/internal/soap"
+	"github.com/caddy-mdm/caddy-mdm/internal/store"
+)
+
+// Issued is the outcome of a successful RequestSecurityToken, for logs and
+// tests. It holds no secret.
+type Issued struct {
+	Device      *store.Device
+	Certificate *x509.Certificate
+	// RequestSubjectCN is the CN the device asked for (never used).
+	RequestSubjectCN string
+	// CSRDeviceID is the device ID repeated in the CSR extension, if any.
+	CSRDeviceID string
+}
+
+// RequestToken handles an MS-WSTEP RequestSecurityToken of type Issue:
+// authenticate, check the CSR, sign the client certificate, build the
+// provisioning document, store the device, answer. Nothing is stored unless
+// every step before the store succeeded.
+func (s *Service) RequestToken(ctx context.Context, env *soap.Envelope, creds Credentials, ep Endpoints) ([]byte, *Issued, error) {
+	if env.Action != soap.ActionRequestToken || env.Body.Tag != "RequestSecurityToken" {
+		return nil, nil, soap.NewFault(soap.MessageFormat, nil,
+			"Unexpected action %q for the enrollment service.", env.Action)
+	}
+	rst := env.Body
+	if tt := soap.Text(soap.Child(rst, "TokenType")); tt != soap.TokenTypeDeviceEnroll {
+		return nil, nil, soap.NewFault(soap.MessageFormat, nil, "TokenType %q is not DeviceEnrollmentToken.", tt)
+	}
+	switch rt := soap.Text(soap.Child(rst, "RequestType")); rt {
+	case soap.RequestTypeIssue:
+	case soap.RequestTypeRenew, soap.RequestTypeRecovery:
+		// The provisioning document does not advertise renewal (no
+		// CertificateStore/My/WSTEP/Renew), so no device asks for it.
+		return nil, nil, soap.NewFault(soap.NotEligibleToRenew, nil,
+			"This server does not renew certificates; enroll the device again.")
+	default:
+		return nil, nil, soap.NewFault(soap.MessageFormat, nil, "RequestType %q is not supported.", rt)
+	}
+
+	user, err := s.Auth.Authenticate(ctx, creds)
+	if err != nil {
+		return nil, nil, soap.NewFault(soap.Authentication, err, "The credentials were not accepted.")
+	}
+
+	ac := parseAdditionalContext(soap.Child(rst, "AdditionalContext"))
+	deviceID := ac.Get("DeviceID")
+	if !store.ValidDeviceID(deviceID) {
+		return nil, nil, soap.NewFault(soap.MessageFormat, nil,
+			"AdditionalContext DeviceID %q is missing or not a device ID.", truncate(deviceID, 80))
+	}
+	enrollmentType := ac.Get("EnrollmentType")
+	switch enrollmentType {
+	case "":
+		enrollmentType = "Full"
+	case "Full", "Device":
+	default:
+		return nil, nil, soap.NewFault(soap.MessageFormat, nil, "EnrollmentType %q: want Full or Device.", truncate(enrollmentType, 40))
+	}
+
+	csr, err := s.checkCSR(soap.Child(rst, "BinarySecurityToken"))
+	if err != nil {
+		return nil, nil, err
+	}
+	subject, err := issuer.NewSubject(SubjectCommonName(deviceID))
+	if err != nil {
+		return nil, nil, soap.NewFault(soap.EnrollmentServer, err, "The server could not choose a certificate subject.")
+	}
+	now := s.Now()
+	cert, err := s.Issuer.Issue(csr, subject, now)
+	if err != nil {
+		return nil, nil, soap.NewFault(soap.EnrollmentServer, err, "The server could not sign the certificate.")
+	}
+
+	dev := &store.Device{
+		DeviceID:           deviceID,
+		HWDevID:            ac.Get("HWDevID"),
+		DeviceName:         ac.Get("DeviceName"),
+		DeviceType:         ac.Get("DeviceType"),
+		OSVersion:          ac.Get("OSVersion"),
+		OSEdition:          ac.Get("OSEdition"),
+		ApplicationVersion: ac.Get("ApplicationVersion"),
+		Locale:             ac.Get("Locale"),
+		MACs:               ac["MAC"],
+		EnrollmentType:     enrollmentType,
+		WindowsPhone8:      s.isWindowsPhone8(ac),
+		User:               user,
+		AuthPolicy:         s.Auth.Policy(),
+		State:              store.StateEnrolled,
+		EnrolledAt:         now,
+		UpdatedAt:          now,
+		Certificate: store.Certificate{
+			Serial:     issuer.SerialHex(cert),
+			Thumbprint: issuer.Thumbprint(cert),
+			Subject:    subject.String(),
+			NotBefore:  cert.NotBefore,
+			NotAfter:   cert.NotAfter,
+		},
+	}
+	if dev.Digest, err = s.newDigestSecrets(deviceID); err != nil {
+		return nil, nil, soap.NewFault(soap.EnrollmentServer, err, "The server could not create credentials.")
+	}
+	doc, err := s.provisioningDocument(dev, cert, subject, ep)
+	if err != nil {
+		return nil, nil, soap.NewFault(soap.EnrollmentServer, err, "The server could not build the provisioning document.")
+	}
+	if err := s.Store.PutDevice(ctx, dev); err != nil {
+		return nil, nil, soap.NewFault(soap.EnrollmentServer, err, "The server could not record the enrollment.")
+	}
+
+	return tokenResponse(env.MessageID, doc, now), &Issued{
+		Device:           dev,
+		Certificate:      cert,
+		RequestSubjectCN: string(csr.SubjectCN),
+		CSRDeviceID:      csr.DeviceIDHint(),
+	}, nil
+}
+
+// checkCSR decodes, parses and verifies the PKCS#10 of the request body.
+func (s *Service) checkCSR(bst *etree.Element) (*pkcs10.Request, error) {
+	if bst == nil {
+		return nil, soap.NewFault(soap.MessageFormat, nil, "RequestSecurityToken has no BinarySecurityToken.")
+	}
+	tok := soap.ReadBinaryToken(bst)
+	if tok.ValueType != soap.ValueTypePKCS10 {
+		return nil, soap.NewFault(soap.CertificateRequest, nil, "BinarySecurityToken ValueType %q is not PKCS10.", truncate(tok.ValueType, 120))
+	}
+	der, err := base64.StdEncoding.DecodeString(stripSpace(tok.Value))
+	if err != nil {
+		return nil, soap.NewFault(soap.CertificateRequest, err, "The certificate request is not base64.")
+	}
+	csr, err := pkcs10.Parse(der)
+	if err != nil {
+		return nil, soap.NewFault(soap.CertificateRequest, err, "The certificate request is not a PKCS#10 request.")
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, soap.NewFault(soap.CertificateRequest, err, "The certificate request signature does not verify.")
+	}
+	if err := s.checkKeySize(csr); err != nil {
+		return nil, soap.NewFault(soap.CertificateRequest, err, "%v", err)
+	}
+	return csr, nil
+}
+
+func (s *Service) checkKeySize(csr *pkcs10.Request) error {
+	bits := csr.KeyBits()
+	switch csr.KeyAlgorithm() {
+	case "RSA":
+		if bits < s.MinKeyLength {
+			return keySizeError(csr.KeyAlgorithm(), bits, s.MinKeyLength)
+		}
+	case "ECDSA":
+		if bits < 256 {
+			return keySizeError(csr.KeyAlgorithm(), bits, 256)
+		}
+	default:
+		return errors.New("the certificate request key must be RSA or ECDSA")
+	}
+	return nil
+}
+
+func keySizeError(alg string, bits, min int) error {
+	return fmt.Errorf("%s key of %d bits is below the policy minimum of %d bits", alg, bits, min)
+}
+
+// SubjectCommonName chooses the client certificate's CN for a device: its
+// device ID when that is a PrintableString (Windows IDs are hex), otherwise a
+// hex digest of it. Never the CSR's subject (P5).
+func SubjectCommonName(deviceID string) string {
+	if issuer.IsPrintableString(deviceID) && len(deviceID) <= 64 {
+		return deviceID
+	}
+	sum := sha256.Sum256([]byte(deviceID))
+	return strings.ToUpper(hex.EncodeToString(sum[:16]))
+}
+
+// isWindowsPhone8 decides the document flavour from the device's hints:
+// a DeviceType naming a phone, or an ApplicationVersion of 8.x (Windows 8.1
+// desktop reports 6.3, Windows 10 reports 10.0).
+func (s *Service) isWindowsPhone8(ac AdditionalContext) bool {
+	switch s.WP8 {
+	case WP8Always:
+		return true
+	case WP8Never:
+		return false
+	}
+	if strings.Contains(strings.ToLower(ac.Get("DeviceType")), "phone") {
+		return true
+	}
+	major, _, _ := strings.Cut(ac.Get("ApplicationVersion"), ".")
+	return major == "8"
+}
+
+func (s *Service) newDigestSecrets(deviceID string) (store.DigestSecrets, error) {
+	var d store.DigestSecrets
+	var err error
+	if d.ClientSecret, err = randomSecret(s.Rand); err != nil {
+		return d, err
+	}
+	if d.ServerSecret, err = randomSecret(s.Rand); err != nil {
+		return d, err
+	}
+	if d.ClientNonce, err = randomNonce(s.Rand); err != nil {
+		return d, err
+	}
+	if d.ServerNonce, err = randomNonce(s.Rand); err != nil {
+		return d, err
+	}
+	d.ServerName = deviceID
+	return d, nil
+}
+
+func (s *Service) provisioningDocument(dev *store.Device, cert *x509.Certificate, subject issuer.Subject, ep Endpoints) ([]byte, error) {
+	ca := s.Issuer.CA
+	d := &provdoc.Document{
+		Flavour:          provdoc.Windows10,
+		DeviceEnrollment: dev.EnrollmentType == "Device",
+		Root:             ca.Root,
+		Intermediates:    ca.Intermediates,
+		Client:           cert,
+		ClientSubject:    subject.String(),
+		ProviderID:       s.ProviderID,
+		Name:             s.DisplayName,
+		ServerURL:        ep.Management,
+		Retry:            s.Retry,
+		ClientAuth:       provdoc.Digest{Secret: dev.Digest.ClientSecret, Nonce: dev.Digest.ClientNonce},
+		ServerAuth:       provdoc.Digest{Name: dev.Digest.ServerName, Secret: dev.Digest.ServerSecret, Nonce: dev.Digest.ServerNonce},
+		EntDMID:          dev.DeviceID,
+		Poll:             s.Poll,
+	}
+	if dev.WindowsPhone8 {
+		d.Flavour = provdoc.WindowsPhone8
+		d.OmaDmRetry = s.OmaDmRetry
+		d.EnterpriseApp = s.EnterpriseApp
+	}
+	return d.Bytes()
+}
+
+// tokenResponse wraps the provisioning document in a
+// RequestSecurityTokenResponseCollection.
+func tokenResponse(relatesTo string, doc []byte, now time.Time) []byte {
+	r := soap.NewResponse(soap.ActionRequestTokenResp, relatesTo)
+	r.AddTimestamp(now, 5*time.Minute)
+	coll := r.Body.CreateElement("RequestSecurityTokenResponseCollection")
+	coll.CreateAttr("xmlns", soap.NSTrust)
+	rstr := coll.CreateElement("RequestSecurityTokenResponse")
+	rstr.CreateElement("TokenType").SetText(soap.TokenTypeDeviceEnroll)
+	rstr.CreateElement("DispositionMessage").CreateAttr("xmlns", soap.NSEnrollment)
+	bst := rstr.CreateElement("RequestedSecurityToken").CreateElement("BinarySecurityToken")
+	bst.CreateAttr("ValueType", soap.ValueTypeProvisionDoc)
+	bst.CreateAttr("EncodingType", soap.EncodingTypeBase64Binary)
+	bst.CreateAttr("xmlns", soap.NSSecurity)
+	bst.SetText(base64.StdEncoding.EncodeToString(doc))
+	id := rstr.CreateElement("RequestID")
+	id.CreateAttr("xmlns", soap.NSEnrollment)
+	id.SetText("0")
+	return r.Bytes()
+}
+
+func stripSpace(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == ' ' || r == '\n' || r == '\r' || r == '\t' {
+			return -1
+		}
+		return r
+	}, s)
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}

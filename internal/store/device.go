@@ -1,0 +1,78 @@
+package store
+
+import "time"
+
+// Device is what the server knows of one enrolled device. The digest secrets
+// are credentials: never log a Device or return it from an API unredacted.
+type Device struct {
+	DeviceID           string   `json:"device_id"`
+	HWDevID            string   `json:"hw_dev_id,omitempty"`
+	DeviceName         string   `json:"device_name,omitempty"`
+	DeviceType         string   `json:"device_type,omitempty"`
+	OSVersion          string   `json:"os_version,omitempty"`
+	OSEdition          string   `json:"os_edition,omitempty"`
+	ApplicationVersion string   `json:"application_version,omitempty"`
+	Locale             string   `json:"locale,omitempty"`
+	MACs               []string `json:"macs,omitempty"`
+	// EnrollmentType is "Full" (user) or "Device".
+	EnrollmentType string `json:"enrollment_type"`
+	// WindowsPhone8 records that the device got the Windows Phone 8 document.
+	WindowsPhone8 bool `json:"windows_phone8,omitempty"`
+	// User is the authenticated identity that enrolled the device.
+	User string `json:"user"`
+	// AuthPolicy is how that identity was proven: OnPremise, Federated or Certificate.
+	AuthPolicy string    `json:"auth_policy"`
+	State      string    `json:"state"`
+	EnrolledAt time.Time `json:"enrolled_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+
+	Certificate Certificate   `json:"certificate"`
+	Digest      DigestSecrets `json:"digest"`
+}
+
+// Device states.
+const (
+	StateEnrolled   = "enrolled"
+	StateUnenrolled = "unenrolled"
+	StateRetired    = "retired"
+)
+
+// Certificate identifies the client certificate issued to a device.
+type Certificate struct {
+	// Serial is the serial number in upper-case hex.
+	Serial string `json:"serial"`
+	// Thumbprint is the upper-case hex SHA-1 of the DER certificate.
+	Thumbprint string    `json:"thumbprint"`
+	Subject    string    `json:"subject"`
+	NotBefore  time.Time `json:"not_before"`
+	NotAfter   time.Time `json:"not_after"`
+}
+
+// DigestSecrets are the OMA-DM MD5 digest credentials given to the device in
+// its provisioning document.
+type DigestSecrets struct {
+	// ClientSecret is AAUTHSECRET of APPAUTH CLIENT: the server proves
+	// itself to the device with it (the name is the provider ID).
+	ClientSecret string `json:"client_secret"`
+	// ClientNonce is the latest nonce the device gave the server (base64).
+	ClientNonce string `json:"client_nonce"`
+	// ServerName and ServerSecret are AAUTHNAME and AAUTHSECRET of APPAUTH
+	// APPSRV: the device proves itself to the server with them.
+	ServerName   string `json:"server_name"`
+	ServerSecret string `json:"server_secret"`
+	// ServerNonce is the nonce the device must use next (base64).
+	ServerNonce string `json:"server_nonce"`
+}
+
+// Redacted returns a copy whose secrets are replaced by a marker, for logs
+// and APIs.
+func (d Device) Redacted() Device {
+	const r = "REDACTED"
+	if d.Digest.ClientSecret != "" {
+		d.Digest.ClientSecret = r
+	}
+	if d.Digest.ServerSecret != "" {
+		d.Digest.ServerSecret = r
+	}
+	return d
+}
