@@ -1,0 +1,283 @@
+// Package caddymdm is the Caddy layer of caddy-mdm: the `mdm` app (global
+// option) that holds what the enrollment and management handlers share, the
+// handlers mdm_discovery, mdm_xcep and mdm_wstep, and their Caddyfile syntax.
+// The protocols themselves live in internal/ packages that know nothing of
+// Caddy.
+package caddymdm
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/caddy-mdm/caddy-mdm/internal/enroll"
+	"github.com/caddy-mdm/caddy-mdm/internal/issuer"
+	"github.com/caddy-mdm/caddy-mdm/internal/provdoc"
+	"github.com/caddy-mdm/caddy-mdm/internal/store"
+)
+
+func init() {
+	caddy.RegisterModule(App{})
+}
+
+// Standard paths of the services, as Windows expects them on
+// enterpriseenrollment.<domain>.
+const (
+	DiscoveryPath  = "/EnrollmentServer/Discovery.svc"
+	PolicyPath     = "/EnrollmentServer/Policy.svc"
+	EnrollmentPath = "/EnrollmentServer/Enrollment.svc"
+	ManagementPath = "/ManagementServer/MDM.svc"
+)
+
+// App is the `mdm` app: the MDM provider's identity, how enrollment is
+// authenticated, the device CA, certificate and polling policy, and the
+// storage of device state. The handlers find it through their context.
+type App struct {
+	// The provider ID (DMClient/Provider/<ID>, w7 PROVIDER-ID). Default: caddy-mdm.
+	ProviderID string `json:"provider_id,omitempty"`
+	// The name of the management account shown on the device. Default: the provider ID.
+	DisplayName string `json:"display_name,omitempty"`
+	// The external base URL of the services, e.g.
+	// https://enterpriseenrollment.contoso.com. Default: https:// and the
+	// host of each request.
+	BaseURL string `json:"base_url,omitempty"`
+	// Absolute URLs that override the standard paths under the base URL,
+	// for handlers mounted elsewhere.
+	PolicyURL     string `json:"policy_url,omitempty"`
+	EnrollmentURL string `json:"enrollment_url,omitempty"`
+	ManagementURL string `json:"management_url,omitempty"`
+
+	// How enrolling users prove who they are.
+	Auth *AuthConfig `json:"auth,omitempty"`
+	// The CA that signs device certificates. Default: the `mdm` CA of
+	// Caddy's pki app, created on first start if not configured.
+	DeviceCA *DeviceCAConfig `json:"device_ca,omitempty"`
+
+	// Lifetime of device certificates. Default: 365 days.
+	CertificateValidity caddy.Duration `json:"certificate_validity,omitempty"`
+	// Renewal period announced in the enrollment policy. Default: 42 days.
+	RenewalPeriod caddy.Duration `json:"renewal_period,omitempty"`
+	// Smallest RSA key accepted in a CSR, in bits. Default: 2048.
+	MinKeyLength int `json:"min_key_length,omitempty"`
+	// Highest EnrollmentVersion answered by discovery. Default: 5.0.
+	MaxEnrollmentVersion string `json:"max_enrollment_version,omitempty"`
+	// Largest request body accepted, in bytes. Default: 1 MiB.
+	MaxBodySize int64 `json:"max_body_size,omitempty"`
+
+	// OMA-DM connection retries (w7 APPLICATION).
+	Retry *RetryConfig `json:"retry,omitempty"`
+	// DMClient poll schedule of Windows 10/11.
+	Poll *PollConfig `json:"poll,omitempty"`
+	// Windows Phone 8 settings.
+	WindowsPhone8 *WP8Config `json:"windows_phone8,omitempty"`
+
+	// Storage for device state. Default: Caddy's configured storage.
+	StorageRaw json.RawMessage `json:"storage,omitempty" caddy:"namespace=caddy.storage inline_key=module"`
+
+	service *enroll.Service
+	store   *store.Store
+	logger  *zap.Logger
+}
+
+// DefaultMaxBodySize bounds request bodies; enrollment requests are a few KiB.
+const DefaultMaxBodySize = 1 << 20
+
+// CaddyModule returns the Caddy module information.
+func (App) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "mdm",
+		New: func() caddy.Module { return new(App) },
+	}
+}
+
+// Provision sets up the device CA, the authenticator, the storage and the
+// enrollment service.
+func (a *App) Provision(ctx caddy.Context) error {
+	a.logger = ctx.Logger()
+	if a.ProviderID == "" {
+		a.ProviderID = "caddy-mdm"
+	}
+	if a.CertificateValidity == 0 {
+		a.CertificateValidity = caddy.Duration(365 * 24 * time.Hour)
+	}
+	if a.MaxBodySize == 0 {
+		a.MaxBodySize = DefaultMaxBodySize
+	}
+
+	storage := ctx.Storage()
+	if a.StorageRaw != nil {
+		mod, err := ctx.LoadModule(a, "StorageRaw")
+		if err != nil {
+			return fmt.Errorf("loading mdm storage module: %v", err)
+		}
+		if storage, err = mod.(caddy.StorageConverter).CertMagicStorage(); err != nil {
+			return fmt.Errorf("creating mdm storage: %v", err)
+		}
+	}
+	a.store = store.New(storage)
+
+	if a.Auth == nil {
+		return errors.New("mdm: no enrollment authentication configured: add an `auth` block (on_premise, federated or certificate) to the mdm global option")
+	}
+	auth, err := a.Auth.authenticator()
+	if err != nil {
+		return fmt.Errorf("mdm auth: %v", err)
+	}
+	ca, err := a.DeviceCA.load(ctx, a.logger)
+	if err != nil {
+		return fmt.Errorf("mdm device_ca: %v", err)
+	}
+	wp8, err := a.WindowsPhone8.settings()
+	if err != nil {
+		return fmt.Errorf("mdm windows_phone8: %v", err)
+	}
+
+	a.service = &enroll.Service{
+		ProviderID:           a.ProviderID,
+		DisplayName:          a.DisplayName,
+		Auth:                 auth,
+		Issuer:               &issuer.Issuer{CA: ca, Validity: time.Duration(a.CertificateValidity)},
+		Store:                a.store,
+		MaxEnrollmentVersion: a.MaxEnrollmentVersion,
+		MinKeyLength:         a.MinKeyLength,
+		RenewalPeriod:        time.Duration(a.RenewalPeriod),
+		Retry:                a.Retry.retry(),
+		Poll:                 a.Poll.poll(),
+		WP8:                  wp8.mode,
+		OmaDmRetry:           wp8.retry,
+		EnterpriseApp:        wp8.app,
+	}
+	if err := a.service.Validate(); err != nil {
+		return fmt.Errorf("mdm: %v", err)
+	}
+	a.logger.Info("mdm app ready",
+		zap.String("provider_id", a.ProviderID),
+		zap.String("auth_policy", auth.Policy()),
+		zap.String("device_ca_root", ca.Root.Subject.String()),
+		zap.String("device_ca_root_thumbprint", issuer.Thumbprint(ca.Root)),
+		zap.String("device_ca_signer", ca.Signer.Subject.String()))
+	return nil
+}
+
+// Validate checks settings that need no provisioning.
+func (a *App) Validate() error {
+	if a.BaseURL != "" && !strings.HasPrefix(a.BaseURL, "https://") {
+		return fmt.Errorf("mdm base_url %q: Windows only enrolls over HTTPS", a.BaseURL)
+	}
+	if a.MaxBodySize < 0 {
+		return errors.New("mdm max_body_size must be positive")
+	}
+	return nil
+}
+
+// Start implements caddy.App.
+func (a *App) Start() error { return nil }
+
+// Stop implements caddy.App.
+func (a *App) Stop() error { return nil }
+
+// endpoints returns the service URLs for a request: the configured base URL,
+// or https:// and the host the device used.
+func (a *App) endpoints(r *http.Request) enroll.Endpoints {
+	base := strings.TrimRight(a.BaseURL, "/")
+	if base == "" {
+		base = "https://" + r.Host
+	}
+	pick := func(override, path string) string {
+		if override != "" {
+			return override
+		}
+		return base + path
+	}
+	return enroll.Endpoints{
+		Discovery:  base + DiscoveryPath,
+		Policy:     pick(a.PolicyURL, PolicyPath),
+		Enrollment: pick(a.EnrollmentURL, EnrollmentPath),
+		Management: pick(a.ManagementURL, ManagementPath),
+	}
+}
+
+// Store returns the device store.
+func (a *App) Store() *store.Store { return a.store }
+
+// RetryConfig is the w7 APPLICATION connection retry policy.
+type RetryConfig struct {
+	// How many times a failed connection is retried. Default: 6.
+	Count int `json:"count,omitempty"`
+	// First wait between retries. Default: 30s.
+	InitialBackoff caddy.Duration `json:"initial_backoff,omitempty"`
+	// Longest wait between retries. Default: 2m.
+	MaxBackoff caddy.Duration `json:"max_backoff,omitempty"`
+}
+
+func (c *RetryConfig) retry() provdoc.Retry {
+	r := enroll.DefaultRetry
+	if c == nil {
+		return r
+	}
+	if c.Count > 0 {
+		r.ConnRetryFreq = c.Count
+	}
+	if c.InitialBackoff > 0 {
+		r.InitialBackoffMS = int(time.Duration(c.InitialBackoff).Milliseconds())
+	}
+	if c.MaxBackoff > 0 {
+		r.MaxBackoffMS = int(time.Duration(c.MaxBackoff).Milliseconds())
+	}
+	return r
+}
+
+// PollConfig is the DMClient poll schedule: a first and second set of
+// polls, then the remaining polls (0 retries means forever).
+type PollConfig struct {
+	FirstRetries      int            `json:"first_retries,omitempty"`
+	FirstInterval     caddy.Duration `json:"first_interval,omitempty"`
+	SecondRetries     int            `json:"second_retries,omitempty"`
+	SecondInterval    caddy.Duration `json:"second_interval,omitempty"`
+	RemainingRetries  int            `json:"remaining_retries,omitempty"`
+	RemainingInterval caddy.Duration `json:"remaining_interval,omitempty"`
+	// Whether the device polls when a user logs in. Default: true.
+	OnLogin *bool `json:"on_login,omitempty"`
+}
+
+func (c *PollConfig) poll() provdoc.Poll {
+	p := enroll.DefaultPoll
+	if c == nil {
+		return p
+	}
+	minutes := func(d caddy.Duration, def int) int {
+		if d <= 0 {
+			return def
+		}
+		return max(1, int(time.Duration(d)/time.Minute))
+	}
+	count := func(n, def int) int {
+		if n <= 0 {
+			return def
+		}
+		return n
+	}
+	p.NumberOfFirstRetries = count(c.FirstRetries, p.NumberOfFirstRetries)
+	p.IntervalForFirstSetOfRetries = minutes(c.FirstInterval, p.IntervalForFirstSetOfRetries)
+	p.NumberOfSecondRetries = count(c.SecondRetries, p.NumberOfSecondRetries)
+	p.IntervalForSecondSetOfRetries = minutes(c.SecondInterval, p.IntervalForSecondSetOfRetries)
+	p.NumberOfRemainingScheduledRetries = count(c.RemainingRetries, p.NumberOfRemainingScheduledRetries)
+	p.IntervalForRemainingScheduledRetries = minutes(c.RemainingInterval, p.IntervalForRemainingScheduledRetries)
+	if c.OnLogin != nil {
+		p.PollOnLogin = *c.OnLogin
+	}
+	return p
+}
+
+// Interface guards
+var (
+	_ caddy.App         = (*App)(nil)
+	_ caddy.Provisioner = (*App)(nil)
+	_ caddy.Validator   = (*App)(nil)
+)

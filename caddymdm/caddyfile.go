@@ -1,0 +1,257 @@
+package caddymdm
+
+import (
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterGlobalOption("mdm", parseGlobalMDM)
+	httpcaddyfile.RegisterDirective("mdm", parseMDMDirective)
+	httpcaddyfile.RegisterHandlerDirective("mdm_discovery", handlerParser(new(Discovery)))
+	httpcaddyfile.RegisterHandlerDirective("mdm_xcep", handlerParser(new(XCEP)))
+	httpcaddyfile.RegisterHandlerDirective("mdm_wstep", handlerParser(new(WSTEP)))
+	for _, dir := range []string{"mdm", "mdm_discovery", "mdm_xcep", "mdm_wstep"} {
+		httpcaddyfile.RegisterDirectiveOrder(dir, httpcaddyfile.Before, "respond")
+	}
+}
+
+// parseMDMDirective sets up every MDM service on its standard path in one
+// line. Syntax:
+//
+//	mdm
+//
+// It expands to mdm_discovery on /EnrollmentServer/Discovery.svc, mdm_xcep
+// on /EnrollmentServer/Policy.svc and mdm_wstep on
+// /EnrollmentServer/Enrollment.svc. Use the single-handler directives to
+// mount a service elsewhere (and set policy_url / enrollment_url in the mdm
+// global option so discovery announces it).
+func parseMDMDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) {
+	h.Next() // directive name
+	if h.NextArg() {
+		return nil, h.Errf("mdm takes no arguments or matcher: it serves the standard paths (use mdm_discovery, mdm_xcep, mdm_wstep to mount services elsewhere)")
+	}
+	if h.NextBlock(0) {
+		return nil, h.Err("mdm takes no block: configure the mdm global option")
+	}
+	var routes []httpcaddyfile.ConfigValue
+	for _, svc := range []struct {
+		path    string
+		handler caddyhttp.MiddlewareHandler
+	}{
+		{DiscoveryPath, new(Discovery)},
+		{PolicyPath, new(XCEP)},
+		{EnrollmentPath, new(WSTEP)},
+	} {
+		match := caddy.ModuleMap{"path": caddyconfig.JSON(caddyhttp.MatchPath{svc.path}, nil)}
+		routes = append(routes, h.NewRoute(match, svc.handler)...)
+	}
+	return routes, nil
+}
+
+// handlerParser returns the Caddyfile parser of a handler directive.
+func handlerParser(proto caddyfile.Unmarshaler) httpcaddyfile.UnmarshalHandlerFunc {
+	return func(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+		m := proto.(caddy.Module).CaddyModule().New()
+		if err := m.(caddyfile.Unmarshaler).UnmarshalCaddyfile(h.Dispenser); err != nil {
+			return nil, err
+		}
+		return m.(caddyhttp.MiddlewareHandler), nil
+	}
+}
+
+// noOptions consumes a directive that takes no arguments and no block.
+func noOptions(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	if d.NextBlock(0) {
+		return d.Errf("%s takes no options: configure the mdm global option", d.Val())
+	}
+	return nil
+}
+
+// parseGlobalMDM parses the mdm global option. Syntax:
+//
+//	mdm {
+//		provider_id            <id>
+//		display_name           <name>
+//		base_url               https://enterpriseenrollment.<domain>
+//		policy_url             <url>
+//		enrollment_url         <url>
+//		management_url         <url>
+//		storage                <module> { ... }
+//		auth on_premise {
+//			user <username> <bcrypt-hash>
+//		}
+//		auth federated {
+//			authentication_service_url <url>
+//			token_secret               <secret, e.g. {env.MDM_TOKEN_SECRET}>
+//		}
+//		auth certificate {
+//			trusted_ca_cert_file <pem-file>
+//		}
+//		device_ca {
+//			pki_ca    <id>
+//			sign_with root|intermediate
+//			cert_file <pem-file>
+//			key_file  <pem-file>
+//			root_cert_file <pem-file>
+//		}
+//		certificate_validity   <duration>
+//		renewal_period         <duration>
+//		min_key_length         <bits>
+//		max_enrollment_version <major.minor>
+//		max_body_size          <bytes>
+//		retry {
+//			count           <n>
+//			initial_backoff <duration>
+//			max_backoff     <duration>
+//		}
+//		poll {
+//			first_set     <count> <interval>
+//			second_set    <count> <interval>
+//			remaining_set <count> <interval>
+//			on_login      true|false
+//		}
+//		windows_phone8 {
+//			mode               auto|always|never
+//			oma_dm_retry       <num> <interval> <aux_num> <aux_interval> <aux2_num> <aux2_interval>
+//			enterprise_id      <id>
+//			enrollment_token   <token>
+//			store_product_id   <id>
+//			store_uri          <url>
+//			store_display_name <name>
+//			crl_check          true|false
+//		}
+//	}
+//
+// Durations take Caddy's units plus d for days (365d).
+func parseGlobalMDM(d *caddyfile.Dispenser, _ any) (any, error) {
+	app := new(App)
+	d.Next() // option name
+	if d.NextArg() {
+		return nil, d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		var err error
+		switch key := d.Val(); key {
+		case "provider_id":
+			err = oneArg(d, &app.ProviderID)
+		case "display_name":
+			err = oneArg(d, &app.DisplayName)
+		case "base_url":
+			err = oneArg(d, &app.BaseURL)
+		case "policy_url":
+			err = oneArg(d, &app.PolicyURL)
+		case "enrollment_url":
+			err = oneArg(d, &app.EnrollmentURL)
+		case "management_url":
+			err = oneArg(d, &app.ManagementURL)
+		case "max_enrollment_version":
+			err = oneArg(d, &app.MaxEnrollmentVersion)
+		case "certificate_validity":
+			err = durationArg(d, &app.CertificateValidity)
+		case "renewal_period":
+			err = durationArg(d, &app.RenewalPeriod)
+		case "min_key_length":
+			err = intArg(d, &app.MinKeyLength)
+		case "max_body_size":
+			var n int
+			err = intArg(d, &n)
+			app.MaxBodySize = int64(n)
+		case "storage":
+			app.StorageRaw, err = parseStorage(d)
+		case "auth":
+			app.Auth, err = parseAuth(d)
+		case "device_ca":
+			app.DeviceCA, err = parseDeviceCA(d)
+		case "retry":
+			app.Retry, err = parseRetry(d)
+		case "poll":
+			app.Poll, err = parsePoll(d)
+		case "windows_phone8":
+			app.WindowsPhone8, err = parseWP8(d)
+		default:
+			return nil, d.Errf("mdm: unknown option %q", key)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return httpcaddyfile.App{Name: "mdm", Value: caddyconfig.JSON(app, nil)}, nil
+}
+
+func oneArg(d *caddyfile.Dispenser, dst *string) error {
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	*dst = d.Val()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	return nil
+}
+
+func intArg(d *caddyfile.Dispenser, dst *int) error {
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return d.Errf("%q is not a number", s)
+	}
+	*dst = n
+	return nil
+}
+
+func boolArg(d *caddyfile.Dispenser, dst *bool) error {
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return d.Errf("%q is not true or false", s)
+	}
+	*dst = b
+	return nil
+}
+
+func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	dur, err := caddy.ParseDuration(s)
+	if err != nil {
+		return d.Errf("%q is not a duration: %v", s, err)
+	}
+	*dst = caddy.Duration(dur)
+	return nil
+}
+
+// countInterval reads "<count> <interval>".
+func countInterval(d *caddyfile.Dispenser, n *int, iv *caddy.Duration) error {
+	args := d.RemainingArgs()
+	if len(args) != 2 {
+		return d.ArgErr()
+	}
+	c, err := strconv.Atoi(args[0])
+	if err != nil {
+		return d.Errf("%q is not a count", args[0])
+	}
+	dur, err := caddy.ParseDuration(args[1])
+	if err != nil {
+		return d.Errf("%q is not a duration", args[1])
+	}
+	*n, *iv = c, caddy.Duration(dur)
+	return nil
+}

@@ -1,2 +1,0 @@
-// Package caddymdm registers the caddy-mdm modules with Caddy.
-package caddymdm

@@ -1,0 +1,133 @@
+package caddymdm
+
+import (
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddy-mdm/caddy-mdm/internal/soap"
+)
+
+// soapExchange is one SOAP request being served: its trace ID, which ties the
+// log lines of the exchange to the TraceId of a fault the device shows.
+type soapExchange struct {
+	w       http.ResponseWriter
+	r       *http.Request
+	logger  *zap.Logger
+	traceID string
+	env     *soap.Envelope
+}
+
+// errTooLarge marks a body over the app's limit.
+var errTooLarge = errors.New("request body too large")
+
+// readSOAP reads and parses a POSTed envelope within maxBody bytes. On
+// failure it has already answered with a fault and logged why; ok is false.
+func readSOAP(w http.ResponseWriter, r *http.Request, logger *zap.Logger, maxBody int64) (*soapExchange, bool) {
+	x := &soapExchange{w: w, r: r, logger: logger, traceID: newTraceID()}
+	x.logger = logger.With(zap.String("trace_id", x.traceID), zap.String("remote_ip", remoteIP(r)))
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "only POST is allowed here", http.StatusMethodNotAllowed)
+		x.logger.Warn("refused: method not allowed", zap.String("method", r.Method))
+		return x, false
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err == nil && int64(len(body)) > maxBody {
+		err = errTooLarge
+	}
+	if err != nil {
+		x.fault(soap.NewFault(soap.MessageFormat, err, "The request body could not be read within %d bytes.", maxBody))
+		return x, false
+	}
+	env, err := soap.Parse(body)
+	if err != nil {
+		x.fault(soap.NewFault(soap.MessageFormat, err, "The request is not a well-formed SOAP envelope."))
+		return x, false
+	}
+	x.env = env
+	x.logger = x.logger.With(zap.String("action", env.Action), zap.String("message_id", env.MessageID))
+	return x, true
+}
+
+// peerCertificates returns the TLS client certificate chain, if any.
+func (x *soapExchange) peerCertificates() []*x509.Certificate {
+	if x.r.TLS == nil {
+		return nil
+	}
+	return x.r.TLS.PeerCertificates
+}
+
+// respond writes a 200 SOAP response with an exact Content-Length.
+func (x *soapExchange) respond(body []byte) {
+	writeSOAP(x.w, http.StatusOK, body)
+}
+
+// fault answers err as an MS-MDE2 SOAP fault and logs the reason, including
+// the internal cause the device does not see. Causes never hold secrets.
+func (x *soapExchange) fault(err error) {
+	f := soap.AsFault(err)
+	status := http.StatusInternalServerError
+	if errors.Is(err, errTooLarge) {
+		status = http.StatusRequestEntityTooLarge
+	}
+	relates := ""
+	if x.env != nil {
+		relates = x.env.MessageID
+	}
+	writeSOAP(x.w, status, f.Envelope(relates, x.traceID))
+	fields := []zap.Field{
+		zap.String("fault", f.Code.Type),
+		zap.String("error_code", fmt.Sprintf("0x%08X", f.Code.HResult)),
+		zap.String("reason", f.Message),
+	}
+	if f.Cause != nil {
+		fields = append(fields, zap.NamedError("cause", f.Cause))
+	}
+	if x.env != nil && x.env.Security.Username != "" {
+		fields = append(fields, zap.String("user", x.env.Security.Username))
+	}
+	x.logger.Warn("request refused", fields...)
+}
+
+func writeSOAP(w http.ResponseWriter, status int, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", soap.ContentType)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	// no-transform keeps Caddy's encode handler (and proxies) from
+	// compressing or chunking a body the device reads as-is.
+	h.Set("Cache-Control", "no-store, no-transform")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+func newTraceID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func remoteIP(r *http.Request) string {
+	if addr, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && addr != "" {
+		return addr
+	}
+	return r.RemoteAddr
+}
+
+// appFrom loads the mdm app for a handler.
+func appFrom(ctx caddy.Context) (*App, error) {
+	v, err := ctx.App("mdm")
+	if err != nil {
+		return nil, fmt.Errorf("loading the mdm app: %v", err)
+	}
+	return v.(*App), nil
+}

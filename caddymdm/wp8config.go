@@ -1,0 +1,79 @@
+package caddymdm
+
+import (
+	"errors"
+
+	"github.com/caddy-mdm/caddy-mdm/internal/enroll"
+	"github.com/caddy-mdm/caddy-mdm/internal/provdoc"
+)
+
+// WP8Config holds the Windows Phone 8 settings: when the phone flavour of the
+// provisioning document is used, its OmaDmRetry schedule, and the company
+// hub (EnterpriseAppManagement) enrollment.
+type WP8Config struct {
+	// auto (default: from the device's DeviceType and ApplicationVersion),
+	// always or never.
+	Mode string `json:"mode,omitempty"`
+
+	// OmaDmRetry registry values; AuxNumRetries and AuxRetryInterval must be
+	// > 0 or the first session never happens. Intervals are in minutes.
+	NumRetries        int `json:"num_retries,omitempty"`
+	RetryInterval     int `json:"retry_interval,omitempty"`
+	AuxNumRetries     int `json:"aux_num_retries,omitempty"`
+	AuxRetryInterval  int `json:"aux_retry_interval,omitempty"`
+	Aux2NumRetries    int `json:"aux2_num_retries,omitempty"`
+	Aux2RetryInterval int `json:"aux2_retry_interval,omitempty"`
+
+	// The Enterprise ID and enrollment token of the .aetx file. Without
+	// both, no EnterpriseAppManagement node is sent.
+	EnterpriseID    string `json:"enterprise_id,omitempty"`
+	EnrollmentToken string `json:"enrollment_token,omitempty"`
+	// The company hub's product ID, download URL and name.
+	StoreProductID   string `json:"store_product_id,omitempty"`
+	StoreURI         string `json:"store_uri,omitempty"`
+	StoreDisplayName string `json:"store_display_name,omitempty"`
+	// Whether the phone checks revocation of the hub's certificate chain.
+	// Default false: most private CAs publish no reachable CRL.
+	CRLCheck bool `json:"crl_check,omitempty"`
+}
+
+type wp8Settings struct {
+	mode  enroll.WP8Mode
+	retry provdoc.OmaDmRetry
+	app   *provdoc.EnterpriseApp
+}
+
+func (c *WP8Config) settings() (wp8Settings, error) {
+	s := wp8Settings{mode: enroll.WP8Auto, retry: enroll.DefaultOmaDmRetry}
+	if c == nil {
+		return s, nil
+	}
+	if c.Mode != "" {
+		s.mode = enroll.WP8Mode(c.Mode)
+	}
+	set := func(dst *int, v int) {
+		if v > 0 {
+			*dst = v
+		}
+	}
+	set(&s.retry.NumRetries, c.NumRetries)
+	set(&s.retry.RetryInterval, c.RetryInterval)
+	set(&s.retry.AuxNumRetries, c.AuxNumRetries)
+	set(&s.retry.AuxRetryInterval, c.AuxRetryInterval)
+	set(&s.retry.Aux2NumRetries, c.Aux2NumRetries)
+	set(&s.retry.Aux2RetryInterval, c.Aux2RetryInterval)
+	switch {
+	case c.EnterpriseID != "" && c.EnrollmentToken != "":
+		s.app = &provdoc.EnterpriseApp{
+			EnterpriseID:     c.EnterpriseID,
+			EnrollmentToken:  c.EnrollmentToken,
+			StoreProductID:   c.StoreProductID,
+			StoreURI:         c.StoreURI,
+			StoreDisplayName: c.StoreDisplayName,
+			CRLCheck:         c.CRLCheck,
+		}
+	case c.EnterpriseID != "" || c.EnrollmentToken != "":
+		return s, errors.New("enterprise_id and enrollment_token go together (both come from the .aetx file)")
+	}
+	return s, nil
+}

@@ -1,0 +1,94 @@
+package caddymdm
+
+import (
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddy-mdm/caddy-mdm/internal/enroll"
+)
+
+func init() {
+	caddy.RegisterModule(WSTEP{})
+}
+
+// WSTEP is the MS-WSTEP enrollment service
+// (/EnrollmentServer/Enrollment.svc): it authenticates the user, checks the
+// device's PKCS#10 request, signs its client certificate with the device CA,
+// records the device and answers with the provisioning document.
+type WSTEP struct {
+	app    *App
+	logger *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (WSTEP) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.mdm_wstep",
+		New: func() caddy.Module { return new(WSTEP) },
+	}
+}
+
+// Provision finds the mdm app.
+func (h *WSTEP) Provision(ctx caddy.Context) (err error) {
+	h.logger = ctx.Logger()
+	h.app, err = appFrom(ctx)
+	return err
+}
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler.
+func (h *WSTEP) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	x, ok := readSOAP(w, r, h.logger, h.app.MaxBodySize)
+	if !ok {
+		return nil
+	}
+	body, issued, err := h.app.service.RequestToken(r.Context(), x.env,
+		enroll.CredentialsFrom(x.env, x.peerCertificates()), h.app.endpoints(r))
+	if err != nil {
+		x.fault(err)
+		return nil
+	}
+	x.respond(body)
+	dev := issued.Device
+	fields := []zap.Field{
+		zap.String("device_id", dev.DeviceID),
+		zap.String("hw_dev_id", dev.HWDevID),
+		zap.String("device_name", dev.DeviceName),
+		zap.String("os_version", dev.OSVersion),
+		zap.String("enrollment_type", dev.EnrollmentType),
+		zap.Bool("windows_phone8", dev.WindowsPhone8),
+		zap.String("user", dev.User),
+		zap.String("certificate_serial", dev.Certificate.Serial),
+		zap.String("certificate_thumbprint", dev.Certificate.Thumbprint),
+		zap.String("certificate_subject", dev.Certificate.Subject),
+		zap.Time("certificate_not_after", dev.Certificate.NotAfter),
+		// The device's own subject, kept for diagnosis only (it ends in NUL).
+		zap.String("csr_subject_cn", issued.RequestSubjectCN),
+	}
+	if issued.CSRDeviceID != "" && issued.CSRDeviceID != dev.DeviceID {
+		x.logger.Warn("CSR device ID differs from AdditionalContext DeviceID",
+			zap.String("csr_device_id", issued.CSRDeviceID), zap.String("device_id", dev.DeviceID))
+	}
+	x.logger.Info("device enrolled", fields...)
+	return nil
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	mdm_wstep [<matcher>]
+//
+// The device CA, authentication, certificate validity and document contents
+// come from the mdm global option.
+func (h *WSTEP) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	return noOptions(d)
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*WSTEP)(nil)
+	_ caddyhttp.MiddlewareHandler = (*WSTEP)(nil)
+	_ caddyfile.Unmarshaler       = (*WSTEP)(nil)
+)

@@ -1,0 +1,72 @@
+package caddymdm
+
+import (
+	"net/http"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddy-mdm/caddy-mdm/internal/enroll"
+)
+
+func init() {
+	caddy.RegisterModule(XCEP{})
+}
+
+// XCEP is the MS-XCEP certificate enrollment policy service
+// (/EnrollmentServer/Policy.svc): it authenticates the user like the
+// enrollment service and answers GetPolicies with the key and hash policy.
+type XCEP struct {
+	app    *App
+	logger *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (XCEP) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.mdm_xcep",
+		New: func() caddy.Module { return new(XCEP) },
+	}
+}
+
+// Provision finds the mdm app.
+func (h *XCEP) Provision(ctx caddy.Context) (err error) {
+	h.logger = ctx.Logger()
+	h.app, err = appFrom(ctx)
+	return err
+}
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler.
+func (h *XCEP) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	x, ok := readSOAP(w, r, h.logger, h.app.MaxBodySize)
+	if !ok {
+		return nil
+	}
+	body, user, err := h.app.service.GetPolicies(r.Context(), x.env, enroll.CredentialsFrom(x.env, x.peerCertificates()))
+	if err != nil {
+		x.fault(err)
+		return nil
+	}
+	x.respond(body)
+	x.logger.Info("policy served", zap.String("user", user), zap.Int("min_key_length", h.app.service.MinKeyLength))
+	return nil
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	mdm_xcep [<matcher>]
+//
+// The policy (min_key_length, certificate_validity, renewal_period) and the
+// authentication come from the mdm global option.
+func (h *XCEP) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	return noOptions(d)
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*XCEP)(nil)
+	_ caddyhttp.MiddlewareHandler = (*XCEP)(nil)
+	_ caddyfile.Unmarshaler       = (*XCEP)(nil)
+)
