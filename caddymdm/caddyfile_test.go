@@ -1,0 +1,254 @@
+package caddymdm
+
+import (
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/certmagic"
+
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+
+	"github.com/caddy-mdm/caddy-mdm/internal/testpki"
+)
+
+// adapt turns an example Caddyfile into JSON config, failing on errors and
+// warnings (an example must also be `caddy fmt` clean).
+func adapt(t *testing.T, caddyfile string) map[string]any {
+	t.Helper()
+	return adaptChecked(t, caddyfile, true)
+}
+
+// adaptSnippet is adapt for inline test snippets, which need not be formatted.
+func adaptSnippet(t *testing.T, caddyfile string) map[string]any {
+	t.Helper()
+	return adaptChecked(t, caddyfile, false)
+}
+
+func adaptChecked(t *testing.T, caddyfile string, formatted bool) map[string]any {
+	t.Helper()
+	cfgJSON, warnings, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(caddyfile), map[string]any{"filename": "Caddyfile"})
+	if err != nil {
+		t.Fatalf("adapt: %v", err)
+	}
+	for _, w := range warnings {
+		if !formatted && strings.Contains(w.Message, "not formatted") {
+			continue
+		}
+		t.Errorf("adapt warning: %s", w.String())
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(cfgJSON, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// validate provisions a config (without starting it) with its storage in a
+// temporary directory.
+func validate(t *testing.T, cfg map[string]any) error {
+	t.Helper()
+	cfg["storage"] = map[string]any{"module": "file_system", "root": t.TempDir()}
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c caddy.Config
+	if err := json.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	return caddy.Validate(&c)
+}
+
+func examples(t *testing.T) map[string]string {
+	t.Helper()
+	files, err := filepath.Glob("../caddyfile-examples/*.Caddyfile")
+	if err != nil || len(files) < 2 {
+		t.Fatalf("examples: %v %v", files, err)
+	}
+	out := map[string]string{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[filepath.Base(f)] = string(b)
+	}
+	return out
+}
+
+// handlersByPath collects handler names under path matchers, walking subroutes.
+func handlersByPath(v any, path string, out map[string]string) {
+	switch x := v.(type) {
+	case map[string]any:
+		if m, ok := x["match"].([]any); ok {
+			for _, mm := range m {
+				if p, ok := mm.(map[string]any)["path"].([]any); ok && len(p) == 1 {
+					path = p[0].(string)
+				}
+			}
+		}
+		if h, ok := x["handler"].(string); ok && strings.HasPrefix(h, "mdm_") {
+			out[h] = path
+		}
+		for _, c := range x {
+			handlersByPath(c, path, out)
+		}
+	case []any:
+		for _, c := range x {
+			handlersByPath(c, path, out)
+		}
+	}
+}
+
+func TestExamplesAdapt(t *testing.T) {
+	t.Setenv("MDM_USER", "alice@contoso.com")
+	t.Setenv("MDM_PASSWORD_HASH", "$2a$10$dZYNlhVd.QBD.EjGSM4xTuY5LygfKhyOTKxKsXoPNlKjOgXOfI7n.")
+	for name, src := range examples(t) {
+		t.Run(name, func(t *testing.T) {
+			cfg := adapt(t, src)
+			apps := cfg["apps"].(map[string]any)
+			mdm, ok := apps["mdm"].(map[string]any)
+			if !ok {
+				t.Fatal("no mdm app")
+			}
+			if mdm["auth"].(map[string]any)["policy"] == "" {
+				t.Error("no auth policy")
+			}
+			got := map[string]string{}
+			handlersByPath(apps["http"], "", got)
+			want := map[string]string{"mdm_discovery": DiscoveryPath, "mdm_xcep": PolicyPath, "mdm_wstep": EnrollmentPath}
+			for h, p := range want {
+				if got[h] != p {
+					t.Errorf("%s on %q, want %q", h, got[h], p)
+				}
+			}
+		})
+	}
+}
+
+func TestQuickstartValidates(t *testing.T) {
+	cfg := adapt(t, examples(t)["quickstart.Caddyfile"])
+	if err := validate(t, cfg); err != nil {
+		t.Fatalf("quickstart does not provision: %v", err)
+	}
+}
+
+// writeCA writes an RSA CA certificate and key as PEM files.
+func writeCA(t *testing.T, dir string) {
+	t.Helper()
+	key := testpki.NewKey(t, "rsa")
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "Contoso Device CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour * 24 * 3650),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM, err := certmagic.PEMEncodePrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, os.WriteFile(filepath.Join(dir, "device-ca.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	must(t, os.WriteFile(filepath.Join(dir, "device-ca.key"), keyPEM, 0o600))
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestProductionExampleValidatesWithFileCA(t *testing.T) {
+	dir := t.TempDir()
+	writeCA(t, dir)
+	t.Setenv("MDM_CA_DIR", dir)
+	t.Setenv("MDM_USER", "alice@contoso.com")
+	t.Setenv("MDM_PASSWORD_HASH", "$2a$10$dZYNlhVd.QBD.EjGSM4xTuY5LygfKhyOTKxKsXoPNlKjOgXOfI7n.")
+	cfg := adapt(t, examples(t)["onpremise-production.Caddyfile"])
+	if err := validate(t, cfg); err != nil {
+		t.Fatalf("production example with a file CA: %v", err)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	site := "\nenterpriseenrollment.example.com {\n\ttls internal\n\tmdm\n}\n"
+	user := "user demo $2a$10$dZYNlhVd.QBD.EjGSM4xTuY5LygfKhyOTKxKsXoPNlKjOgXOfI7n."
+	for name, tc := range map[string]struct{ global, want string }{
+		"no auth":               {"mdm {\n provider_id x\n}", "no enrollment authentication configured"},
+		"plain password":        {"mdm {\n auth on_premise {\n user demo demo\n }\n}", "not a bcrypt hash"},
+		"unknown policy":        {"mdm {\n auth magic {\n " + user + "\n }\n}", "want on_premise, federated or certificate"},
+		"short token secret":    {"mdm {\n auth federated {\n authentication_service_url https://login.example.com\n token_secret short\n }\n}", "at least 32 bytes"},
+		"missing pki ca":        {"mdm {\n auth on_premise {\n " + user + "\n }\n device_ca {\n pki_ca nope\n }\n}", `no CA "nope"`},
+		"rotating intermediate": {"mdm {\n auth on_premise {\n " + user + "\n }\n device_ca {\n sign_with intermediate\n }\n}", "rotates weekly"},
+		"missing CA file":       {"mdm {\n auth on_premise {\n " + user + "\n }\n device_ca {\n cert_file /nonexistent.pem\n key_file /nonexistent.key\n }\n}", "no such file"},
+		"token without id":      {"mdm {\n auth on_premise {\n " + user + "\n }\n windows_phone8 {\n enrollment_token abc\n }\n}", "go together"},
+		"http base url":         {"mdm {\n base_url http://x.example.com\n auth on_premise {\n " + user + "\n }\n}", "only enrolls over HTTPS"},
+		"bad wp8 mode":          {"mdm {\n auth on_premise {\n " + user + "\n }\n windows_phone8 {\n mode sometimes\n }\n}", "want auto, always or never"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := adaptSnippet(t, "{\n"+tc.global+"\n}\n"+site)
+			err := validate(t, cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestCaddyfileSyntaxErrors(t *testing.T) {
+	for name, src := range map[string]string{
+		"unknown global key":  "{\n mdm {\n colour blue\n }\n}\n:443 {\n mdm\n}",
+		"auth without policy": "{\n mdm {\n auth\n }\n}\n:443 {\n mdm\n}",
+		"user without hash":   "{\n mdm {\n auth on_premise {\n user demo\n }\n }\n}\n:443 {\n mdm\n}",
+		"oma_dm_retry count":  "{\n mdm {\n windows_phone8 {\n oma_dm_retry 1 2 3\n }\n }\n}\n:443 {\n mdm\n}",
+		"mdm with matcher":    ":443 {\n mdm /x\n}",
+		"handler with args":   ":443 {\n mdm_wstep /x extra\n}",
+		"bad duration":        "{\n mdm {\n certificate_validity forever\n }\n}\n:443 {\n mdm\n}",
+	} {
+		if _, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(src), nil); err == nil {
+			t.Errorf("%s: adapted without error", name)
+		}
+	}
+}
+
+func TestSingleHandlersBehindMatchers(t *testing.T) {
+	cfg := adaptSnippet(t, `{
+	mdm {
+		auth on_premise {
+			user demo $2a$10$dZYNlhVd.QBD.EjGSM4xTuY5LygfKhyOTKxKsXoPNlKjOgXOfI7n.
+		}
+		policy_url https://enroll.example.com/custom/policy
+	}
+}
+enroll.example.com {
+	tls internal
+	mdm_discovery /EnrollmentServer/Discovery.svc
+	handle /custom/policy {
+		mdm_xcep
+	}
+	mdm_wstep /EnrollmentServer/Enrollment.svc
+}
+`)
+	got := map[string]string{}
+	handlersByPath(cfg["apps"].(map[string]any)["http"], "", got)
+	if got["mdm_xcep"] != "/custom/policy" || got["mdm_discovery"] != DiscoveryPath || got["mdm_wstep"] != EnrollmentPath {
+		t.Errorf("handlers %v", got)
+	}
+	if err := validate(t, cfg); err != nil {
+		t.Fatal(err)
+	}
+}
