@@ -61,7 +61,6 @@ func (d *Discovery) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhtt
 		x.fault(err)
 		return nil
 	}
-	x.respond(body)
 	if !res.PolicyOffered {
 		x.logger.Warn("the device does not list the configured AuthPolicy; it may refuse to enroll",
 			zap.String("auth_policy", res.AuthPolicy), zap.Strings("device_auth_policies", res.Request.AuthPolicies))
@@ -74,6 +73,7 @@ func (d *Discovery) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhtt
 		zap.String("application_version", res.Request.ApplicationVersion),
 		zap.String("auth_policy", res.AuthPolicy),
 		zap.String("enrollment_url", ep.Enrollment))
+	x.respond(body)
 	return nil
 }
 

@@ -73,7 +73,8 @@ func (x *soapExchange) respond(body []byte) {
 }
 
 // fault answers err as an MS-MDE2 SOAP fault and logs the reason, including
-// the internal cause the device does not see. Causes never hold secrets.
+// the internal cause the device does not see. Causes never hold secrets. The
+// log line is written first, so it exists even if the client hangs up.
 func (x *soapExchange) fault(err error) {
 	f := soap.AsFault(err)
 	status := http.StatusInternalServerError
@@ -84,7 +85,6 @@ func (x *soapExchange) fault(err error) {
 	if x.env != nil {
 		relates = x.env.MessageID
 	}
-	writeSOAP(x.w, status, f.Envelope(relates, x.traceID))
 	fields := []zap.Field{
 		zap.String("fault", f.Code.Type),
 		zap.String("error_code", fmt.Sprintf("0x%08X", f.Code.HResult)),
@@ -97,6 +97,7 @@ func (x *soapExchange) fault(err error) {
 		fields = append(fields, zap.String("user", x.env.Security.Username))
 	}
 	x.logger.Warn("request refused", fields...)
+	writeSOAP(x.w, status, f.Envelope(relates, x.traceID))
 }
 
 func writeSOAP(w http.ResponseWriter, status int, body []byte) {

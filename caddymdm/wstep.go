@@ -51,7 +51,6 @@ func (h *WSTEP) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 		x.fault(err)
 		return nil
 	}
-	x.respond(body)
 	dev := issued.Device
 	fields := []zap.Field{
 		zap.String("device_id", dev.DeviceID),
@@ -73,6 +72,7 @@ func (h *WSTEP) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 			zap.String("csr_device_id", issued.CSRDeviceID), zap.String("device_id", dev.DeviceID))
 	}
 	x.logger.Info("device enrolled", fields...)
+	x.respond(body)
 	return nil
 }
 

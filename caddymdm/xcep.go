@@ -49,8 +49,8 @@ func (h *XCEP) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Han
 		x.fault(err)
 		return nil
 	}
-	x.respond(body)
 	x.logger.Info("policy served", zap.String("user", user), zap.Int("min_key_length", h.app.service.MinKeyLength))
+	x.respond(body)
 	return nil
 }
 

@@ -128,7 +128,7 @@ func TestQuickstartEnrollsRealDevices(t *testing.T) {
 					Thumbprint string `json:"thumbprint"`
 				} `json:"certificate"`
 			}
-			b, err := os.ReadFile(filepath.Join(s.dataDir(), "mdm", "devices", deviceID+".json"))
+			b, err := os.ReadFile(filepath.Join(s.dataDir(), "mdm", "devices", deviceID, "record.json"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -139,12 +139,12 @@ func TestQuickstartEnrollsRealDevices(t *testing.T) {
 				t.Errorf("stored record %+v", rec)
 			}
 			// P16 without leaking: the exchange is logged, its secrets are not.
+			if !s.logs.waitFor(`"device_id":"` + deviceID + `"`) {
+				t.Error("enrollment not logged with its device ID")
+			}
 			secret := app.ChildrenOf("APPAUTH")[0].Value("AAUTHSECRET")
 			if logs := s.logs.String(); strings.Contains(logs, secret) || strings.Contains(logs, quickstartPassword) {
 				t.Error("logs hold a secret")
-			}
-			if !strings.Contains(s.logs.String(), `"device_id":"`+deviceID+`"`) {
-				t.Error("enrollment not logged with its device ID")
 			}
 		})
 	}

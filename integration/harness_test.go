@@ -75,6 +75,21 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
+// waitFor waits up to five seconds for the logs to contain s: a process's
+// log line and its HTTP answer travel different pipes.
+func (b *syncBuffer) waitFor(s string) bool {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if strings.Contains(b.String(), s) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()

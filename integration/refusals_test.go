@@ -56,7 +56,7 @@ func TestQuickstartRefusals(t *testing.T) {
 				t.Errorf("subcode %q, want %q", got, tc.subcode)
 			}
 			trace := soap.Text(soap.Path(env.Body, "Detail", "DeviceEnrollmentServiceError", "TraceId"))
-			if trace == "" || !strings.Contains(s.logs.String(), `"trace_id":"`+trace+`"`) {
+			if trace == "" || !s.logs.waitFor(`"trace_id":"`+trace+`"`) {
 				t.Errorf("fault trace %q not found in the logs", trace)
 			}
 		})
@@ -69,6 +69,7 @@ func TestQuickstartRefusals(t *testing.T) {
 	if entries, err := os.ReadDir(filepath.Join(s.dataDir(), "mdm", "devices")); err == nil && len(entries) > 0 {
 		t.Errorf("%d device records after refused requests", len(entries))
 	}
+	s.logs.waitFor(`"fault":"Authentication"`)
 	logs := s.logs.String()
 	if strings.Contains(logs, quickstartPassword) || strings.Contains(logs, "not-the-password") {
 		t.Error("a password reached the logs")

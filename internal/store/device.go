@@ -21,10 +21,12 @@ type Device struct {
 	// User is the authenticated identity that enrolled the device.
 	User string `json:"user"`
 	// AuthPolicy is how that identity was proven: OnPremise, Federated or Certificate.
-	AuthPolicy string    `json:"auth_policy"`
-	State      string    `json:"state"`
-	EnrolledAt time.Time `json:"enrolled_at"`
-	UpdatedAt  time.Time `json:"updated_at"`
+	AuthPolicy string `json:"auth_policy"`
+	State      string `json:"state"`
+	// StateReason says why the device left the enrolled state.
+	StateReason string    `json:"state_reason,omitempty"`
+	EnrolledAt  time.Time `json:"enrolled_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
 
 	Certificate Certificate   `json:"certificate"`
 	Digest      DigestSecrets `json:"digest"`
@@ -62,6 +64,9 @@ type DigestSecrets struct {
 	ServerSecret string `json:"server_secret"`
 	// ServerNonce is the nonce the device must use next (base64).
 	ServerNonce string `json:"server_nonce"`
+	// ClientChallenged is set once the device has challenged the server:
+	// from then on every reply carries Cred over ClientNonce (P13).
+	ClientChallenged bool `json:"client_challenged,omitempty"`
 }
 
 // Redacted returns a copy whose secrets are replaced by a marker, for logs

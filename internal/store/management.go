@@ -1,0 +1,305 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Command states.
+const (
+	CommandQueued       = "queued"
+	CommandSent         = "sent"
+	CommandAcknowledged = "acknowledged"
+	CommandCanceled     = "canceled"
+)
+
+// Command is one management command of a device, from enqueue to result.
+type Command struct {
+	// ID is stable for the command's life; it sorts by enqueue time.
+	ID       string      `json:"id"`
+	DeviceID string      `json:"device_id"`
+	Spec     CommandSpec `json:"spec"`
+	State    string      `json:"state"`
+	// Status is the device's status code for the command (Atomic/Sequence:
+	// the container's), 0 until one arrives.
+	Status int `json:"status,omitempty"`
+	// ChildStatuses are the codes of an Atomic's or Sequence's commands.
+	ChildStatuses []int    `json:"child_statuses,omitempty"`
+	Results       []Result `json:"results,omitempty"`
+	// Attempts counts the sessions the command was sent in.
+	Attempts  int       `json:"attempts,omitempty"`
+	Reason    string    `json:"reason,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	SentAt    time.Time `json:"sent_at,omitzero"`
+	DoneAt    time.Time `json:"done_at,omitzero"`
+}
+
+// CommandSpec is what to send: a verb with items, or an Atomic/Sequence of
+// commands.
+type CommandSpec struct {
+	Verb     string        `json:"verb"`
+	Items    []ItemSpec    `json:"items,omitempty"`
+	Commands []CommandSpec `json:"commands,omitempty"`
+}
+
+// ItemSpec is one item of a command: the node, its Meta and its data.
+type ItemSpec struct {
+	Target string `json:"target"`
+	Format string `json:"format,omitempty"`
+	Type   string `json:"type,omitempty"`
+	Data   string `json:"data,omitempty"`
+	// DataXML marks data that is an XML fragment, written unescaped.
+	DataXML bool `json:"data_xml,omitempty"`
+}
+
+// Result is one item of a device's Results.
+type Result struct {
+	Source string `json:"source"`
+	Format string `json:"format,omitempty"`
+	Type   string `json:"type,omitempty"`
+	Data   string `json:"data"`
+}
+
+// Done reports whether the command has reached a final state.
+func (c *Command) Done() bool {
+	return c.State == CommandAcknowledged || c.State == CommandCanceled
+}
+
+// Queue holds a device's pending commands (queued or sent), oldest first.
+type Queue struct {
+	Commands []*Command `json:"commands"`
+}
+
+// Inventory is what a device reported of itself: node values (./DevInfo/*
+// from package 1, and any other Replace/Add it sent), and recent alerts.
+type Inventory struct {
+	Nodes     map[string]string `json:"nodes"`
+	Alerts    []AlertRecord     `json:"alerts,omitempty"`
+	UpdatedAt time.Time         `json:"updated_at"`
+}
+
+// AlertRecord is one generic or client event alert.
+type AlertRecord struct {
+	Code string    `json:"code"`
+	Type string    `json:"type,omitempty"`
+	Data string    `json:"data,omitempty"`
+	At   time.Time `json:"at"`
+}
+
+// MaxAlerts bounds the alerts kept in an inventory.
+const MaxAlerts = 50
+
+// AddAlert records an alert, keeping the most recent MaxAlerts.
+func (inv *Inventory) AddAlert(a AlertRecord) {
+	inv.Alerts = append(inv.Alerts, a)
+	if n := len(inv.Alerts); n > MaxAlerts {
+		inv.Alerts = append([]AlertRecord(nil), inv.Alerts[n-MaxAlerts:]...)
+	}
+}
+
+// Session is the state of a device's OMA-DM session between its messages.
+type Session struct {
+	SessionID string    `json:"session_id"`
+	StartedAt time.Time `json:"started_at"`
+	LastSeen  time.Time `json:"last_seen"`
+	// LastMsgID is the device's latest message ID in this session.
+	LastMsgID string `json:"last_msg_id"`
+	// Authenticated is how the session was authenticated: certificate or
+	// digest; "" until it is.
+	Authenticated string `json:"authenticated,omitempty"`
+	// Sent maps "<server MsgID>:<CmdID>" to the command sent there.
+	Sent map[string]SentRef `json:"sent,omitempty"`
+	// MaxMsgSize and MaxObjSize are the device's limits (0: none given).
+	MaxMsgSize int `json:"max_msg_size,omitempty"`
+	MaxObjSize int `json:"max_obj_size,omitempty"`
+	// Outgoing is a large object being sent to the device in chunks.
+	Outgoing *Chunking `json:"outgoing,omitempty"`
+	// Incoming is a large object being received from the device.
+	Incoming *Incoming `json:"incoming,omitempty"`
+}
+
+// SentRef names the command (and, inside an Atomic/Sequence, its child)
+// that a wire CmdID stands for.
+type SentRef struct {
+	CommandID string `json:"command_id"`
+	// Child is the index in an Atomic/Sequence, -1 for the command itself.
+	Child int `json:"child"`
+	// Chunk marks a non-final chunk of a large object (expects 213).
+	Chunk bool `json:"chunk,omitempty"`
+}
+
+// Chunking is the progress of a large object sent to the device: the
+// command, and how many bytes of its item data were sent.
+type Chunking struct {
+	CommandID string `json:"command_id"`
+	Offset    int    `json:"offset"`
+}
+
+// Incoming is a large object the device is sending in chunks.
+type Incoming struct {
+	// Cmd is Results or the client command carrying the object.
+	Cmd    string `json:"cmd"`
+	MsgRef string `json:"msg_ref,omitempty"`
+	CmdRef string `json:"cmd_ref,omitempty"`
+	Source string `json:"source"`
+	Format string `json:"format,omitempty"`
+	Type   string `json:"type,omitempty"`
+	// Size is the announced total size, 0 if none.
+	Size int    `json:"size,omitempty"`
+	Data string `json:"data"`
+}
+
+func inventoryKey(id string) string      { return deviceDir(id) + "/inventory.json" }
+func queueKey(id string) string          { return deviceDir(id) + "/queue.json" }
+func sessionKey(id string) string        { return deviceDir(id) + "/session.json" }
+func commandsDir(id string) string       { return deviceDir(id) + "/commands" }
+func commandKey(id, cmdID string) string { return commandsDir(id) + "/" + cmdID + ".json" }
+
+// Inventory returns a device's inventory (empty if it reported nothing yet).
+func (s *Store) Inventory(ctx context.Context, id string) (*Inventory, error) {
+	inv := &Inventory{Nodes: map[string]string{}}
+	if _, err := s.loadJSON(ctx, inventoryKey(id), inv); err != nil {
+		return nil, err
+	}
+	if inv.Nodes == nil {
+		inv.Nodes = map[string]string{}
+	}
+	return inv, nil
+}
+
+// PutInventory writes a device's inventory.
+func (s *Store) PutInventory(ctx context.Context, id string, inv *Inventory) error {
+	return s.storeJSON(ctx, inventoryKey(id), inv)
+}
+
+// Queue returns a device's pending commands.
+func (s *Store) Queue(ctx context.Context, id string) (*Queue, error) {
+	q := &Queue{}
+	if _, err := s.loadJSON(ctx, queueKey(id), q); err != nil {
+		return nil, err
+	}
+	return q, nil
+}
+
+// PutQueue writes a device's pending commands.
+func (s *Store) PutQueue(ctx context.Context, id string, q *Queue) error {
+	return s.storeJSON(ctx, queueKey(id), q)
+}
+
+// PutCommand writes a finished command.
+func (s *Store) PutCommand(ctx context.Context, c *Command) error {
+	if !ValidDeviceID(c.ID) {
+		return fmt.Errorf("invalid command ID %q", c.ID)
+	}
+	return s.storeJSON(ctx, commandKey(c.DeviceID, c.ID), c)
+}
+
+// FinishedCommand reads one finished command.
+func (s *Store) FinishedCommand(ctx context.Context, deviceID, cmdID string) (*Command, error) {
+	if !ValidDeviceID(cmdID) {
+		return nil, ErrNotFound
+	}
+	c := &Command{}
+	found, err := s.loadJSON(ctx, commandKey(deviceID, cmdID), c)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, ErrNotFound
+	}
+	return c, nil
+}
+
+// FinishedCommands lists a device's finished commands, oldest first.
+func (s *Store) FinishedCommands(ctx context.Context, deviceID string) ([]*Command, error) {
+	keys, err := s.storage.List(ctx, commandsDir(deviceID), false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(keys)
+	out := make([]*Command, 0, len(keys))
+	for _, k := range keys {
+		if !strings.HasSuffix(k, ".json") {
+			continue
+		}
+		c := &Command{}
+		if found, err := s.loadJSON(ctx, k, c); err != nil {
+			return nil, err
+		} else if found {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// Session returns the device's stored session, or nil if none.
+func (s *Store) Session(ctx context.Context, id string) (*Session, error) {
+	sess := &Session{}
+	found, err := s.loadJSON(ctx, sessionKey(id), sess)
+	if err != nil || !found {
+		return nil, err
+	}
+	return sess, nil
+}
+
+// PutSession writes the device's session.
+func (s *Store) PutSession(ctx context.Context, id string, sess *Session) error {
+	return s.storeJSON(ctx, sessionKey(id), sess)
+}
+
+// MaxListLimit bounds one page of ListDevices.
+const MaxListLimit = 1000
+
+// ListDevices returns up to limit devices whose ID sorts after `after`,
+// optionally only those in one state, and the cursor of the next page ("" at
+// the end). It reads the device directory, so its cost grows with the fleet;
+// pages keep each call bounded in what it loads.
+func (s *Store) ListDevices(ctx context.Context, state, after string, limit int) ([]*Device, string, error) {
+	if limit <= 0 || limit > MaxListLimit {
+		limit = MaxListLimit
+	}
+	keys, err := s.storage.List(ctx, devicesPrefix, false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	ids := make([]string, 0, len(keys))
+	for _, k := range keys {
+		id := k[strings.LastIndexByte(k, '/')+1:]
+		if ValidDeviceID(id) && id > after {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	var out []*Device
+	for i, id := range ids {
+		d, err := s.Device(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, "", err
+		}
+		if state != "" && d.State != state {
+			continue
+		}
+		out = append(out, d)
+		if len(out) == limit {
+			if i < len(ids)-1 {
+				return out, id, nil
+			}
+			break
+		}
+	}
+	return out, "", nil
+}
