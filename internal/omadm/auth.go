@@ -1,0 +1,116 @@
+package omadm
+
+import (
+	"crypto/x509"
+	"fmt"
+
+	"github.com/caddy-mdm/caddy-mdm/internal/issuer"
+	"github.com/caddy-mdm/caddy-mdm/internal/store"
+	"github.com/caddy-mdm/caddy-mdm/internal/syncml"
+)
+
+// AuthMode says how devices must authenticate their sessions.
+type AuthMode string
+
+// Authentication modes.
+const (
+	// AuthCertificate requires the TLS client certificate issued to the device.
+	AuthCertificate AuthMode = "certificate"
+	// AuthDigest requires MD5 digest credentials (APPSRV) in the SyncHdr.
+	AuthDigest AuthMode = "digest"
+	// AuthEither accepts the certificate or, without one, the digest.
+	AuthEither AuthMode = "either"
+)
+
+// authResult is the outcome of authenticating one message.
+type authResult struct {
+	// method is "certificate" or "digest" when authenticated, "" otherwise.
+	method string
+	// status is the SyncHdr status: 200, 212, 401, 403 or 407.
+	status int
+	// chal carries a fresh nonce with 401, 407 and 212.
+	chal *syncml.Meta
+	// reason explains a refusal, for the log.
+	reason string
+}
+
+func (a authResult) ok() bool { return a.method != "" }
+
+// authenticate decides whether a message comes from the device it claims.
+// A certificate, when presented, must be the one issued to that device: a
+// valid certificate of another device is refused, never overridden by a
+// digest. Without one, digest credentials are checked when the mode allows.
+func (x *exchange) authenticate(peer []*x509.Certificate) (authResult, error) {
+	dev := x.dev
+	if dev.State != store.StateEnrolled {
+		return authResult{status: syncml.StatusForbidden, reason: "device is " + dev.State}, nil
+	}
+	if len(peer) > 0 && x.s.Auth != AuthDigest {
+		if err := x.s.verifyDeviceCertificate(dev, peer); err != nil {
+			return authResult{status: syncml.StatusForbidden, reason: "client certificate: " + err.Error()}, nil
+		}
+		return authResult{method: "certificate", status: syncml.StatusOK}, nil
+	}
+	if x.s.Auth == AuthCertificate {
+		return authResult{status: syncml.StatusForbidden, reason: "no client certificate, and this server accepts no other credential"}, nil
+	}
+	cred := x.msg.Header.Cred
+	switch {
+	case cred != nil:
+		if cred.Type != syncml.AuthMD5 {
+			return x.challenge(syncml.StatusInvalidCredentials, fmt.Sprintf("credential type %q, want %s", cred.Type, syncml.AuthMD5))
+		}
+		if err := checkDigest(cred.Data, dev.Digest.ServerName, dev.Digest.ServerSecret, dev.Digest.ServerNonce); err != nil {
+			return x.challenge(syncml.StatusInvalidCredentials, err.Error())
+		}
+		// Accepted: the nonce is spent; the next session needs a new one.
+		res, err := x.challenge(syncml.StatusAuthAccepted, "")
+		res.method = "digest"
+		return res, err
+	case !x.newSession && x.sess.Authenticated == "digest":
+		return authResult{method: "digest", status: syncml.StatusOK}, nil
+	default:
+		return x.challenge(syncml.StatusMissingCredentials, "no credentials")
+	}
+}
+
+// challenge answers with a status and a fresh nonce, which it stores as the
+// one the device must use next (P14: 16 random bytes, never reused).
+func (x *exchange) challenge(status int, reason string) (authResult, error) {
+	nonce, err := randomNonce(x.s.Rand)
+	if err != nil {
+		return authResult{}, err
+	}
+	x.dev.Digest.ServerNonce = nonce
+	x.devDirty = true
+	return authResult{
+		status: status,
+		reason: reason,
+		chal:   &syncml.Meta{Type: syncml.AuthMD5, Format: syncml.FormatB64, NextNonce: nonce},
+	}, nil
+}
+
+// verifyDeviceCertificate checks that the leaf chains to the device CA for
+// client authentication and is the certificate issued to this device.
+func (s *Server) verifyDeviceCertificate(dev *store.Device, peer []*x509.Certificate) error {
+	leaf := peer[0]
+	inter := x509.NewCertPool()
+	for _, c := range s.Intermediates {
+		inter.AddCert(c)
+	}
+	for _, c := range peer[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{
+		Roots:         s.Roots,
+		Intermediates: inter,
+		CurrentTime:   s.Now(),
+		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}); err != nil {
+		return fmt.Errorf("%q not from the device CA: %v", leaf.Subject.String(), err)
+	}
+	if tp := issuer.Thumbprint(leaf); tp != dev.Certificate.Thumbprint {
+		return fmt.Errorf("certificate %s (%s) was not issued to device %s", tp, leaf.Subject.String(), dev.DeviceID)
+	}
+	return nil
+}

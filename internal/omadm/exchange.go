@@ -1,0 +1,346 @@
+package omadm
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/caddy-mdm/caddy-mdm/internal/store"
+	"github.com/caddy-mdm/caddy-mdm/internal/syncml"
+)
+
+// exchange is the processing of one device message.
+type exchange struct {
+	s   *Server
+	msg *syncml.Message
+	req Request
+	now time.Time
+
+	dev        *store.Device
+	sess       *store.Session
+	newSession bool
+	queue      *store.Queue
+	inv        *store.Inventory
+
+	hdrStatus int
+	hdrChal   *syncml.Meta
+	// sendCred adds server credentials (CLIENT digest) to the reply.
+	sendCred bool
+
+	statuses []*syncml.Command
+	// askMore asks the device for the rest of its package (Alert 1222).
+	askMore bool
+	// finished are commands that reached a final state in this message.
+	finished map[string]*store.Command
+	// archived are finished commands of earlier messages, loaded when the
+	// device refers to them again.
+	archived map[string]*store.Command
+
+	ctx                                           context.Context
+	devDirty, invDirty, queueDirty, archivedDirty bool
+	report                                        Report
+}
+
+// loadSession loads the stored session and decides whether this message
+// starts a new one: no stored session, another SessionID, or MsgID 1.
+func (x *exchange) loadSession(ctx context.Context) error {
+	sess, err := x.s.Store.Session(ctx, x.dev.DeviceID)
+	if err != nil {
+		return err
+	}
+	h := x.msg.Header
+	if sess == nil || sess.SessionID != h.SessionID || h.MsgID == "1" {
+		x.newSession = true
+		sess = &store.Session{SessionID: h.SessionID, StartedAt: x.now}
+	}
+	sess.LastSeen, sess.LastMsgID = x.now, h.MsgID
+	if m := h.Meta; m != nil {
+		if n := atoi(m.MaxMsgSize); n > 0 {
+			sess.MaxMsgSize = n
+		}
+		if n := atoi(m.MaxObjSize); n > 0 {
+			sess.MaxObjSize = n
+		}
+	}
+	if sess.Sent == nil {
+		sess.Sent = map[string]store.SentRef{}
+	}
+	x.sess = sess
+	x.report.NewSession = x.newSession
+	return nil
+}
+
+// load reads the queue and inventory, and at a new session puts back into
+// the queue what an earlier session sent without an answer (at least once).
+func (x *exchange) load(ctx context.Context) error {
+	var err error
+	if x.queue, err = x.s.Store.Queue(ctx, x.dev.DeviceID); err != nil {
+		return err
+	}
+	if x.inv, err = x.s.Store.Inventory(ctx, x.dev.DeviceID); err != nil {
+		return err
+	}
+	if x.newSession {
+		for _, c := range x.queue.Commands {
+			if c.State == store.CommandSent {
+				c.State = store.CommandQueued
+				x.queueDirty = true
+				x.report.Notes = append(x.report.Notes, "resending "+c.ID+": its earlier session ended without a status")
+			}
+		}
+	}
+	return nil
+}
+
+// apply handles the device's commands in order.
+func (x *exchange) apply() {
+	for _, c := range x.msg.Commands {
+		x.report.Received = append(x.report.Received, describe(c))
+		switch c.Name {
+		case syncml.CmdStatus:
+			x.applyStatus(c)
+		case syncml.CmdResults:
+			x.applyResults(c)
+		case syncml.CmdAlert:
+			x.applyAlert(c)
+		case syncml.CmdReplace, syncml.CmdAdd:
+			x.applyInventory(c)
+		default:
+			// A device has no business sending Get, Exec, Delete, Atomic...
+			x.status(c, syncml.StatusOptionalNotSupp)
+		}
+	}
+	if !x.msg.Final && !x.hasAlert(syncml.AlertNextMessage) {
+		// The device's package goes on: ask for its next message.
+		x.askMore = true
+	}
+}
+
+// status answers one device command.
+func (x *exchange) status(c *syncml.Command, code int) {
+	if c.NoResp {
+		return
+	}
+	x.statuses = append(x.statuses, &syncml.Command{
+		Name:   syncml.CmdStatus,
+		MsgRef: x.msg.Header.MsgID,
+		CmdRef: c.CmdID,
+		Cmd:    c.Name,
+		Data:   strconv.Itoa(code),
+	})
+}
+
+func (x *exchange) hasAlert(code string) bool {
+	for _, c := range x.msg.Commands {
+		if c.Name == syncml.CmdAlert && c.Data == code {
+			return true
+		}
+	}
+	return false
+}
+
+// applyStatus takes the device's answer to one of our commands, or to our
+// SyncHdr (where the device may challenge the server, P13).
+func (x *exchange) applyStatus(c *syncml.Command) {
+	code := atoi(c.Data)
+	if c.CmdRef == "0" || c.Cmd == syncml.CmdSyncHdr {
+		if code == syncml.StatusInvalidCredentials || code == syncml.StatusMissingCredentials {
+			if c.Chal != nil && c.Chal.NextNonce != "" {
+				x.dev.Digest.ClientNonce = c.Chal.NextNonce
+			}
+			x.dev.Digest.ClientChallenged = true
+			x.devDirty = true
+			x.sendCred = true
+			// The device did not accept that message: what it carried is sent again.
+			x.requeueMessage(c.MsgRef)
+			x.report.Notes = append(x.report.Notes, "device challenged the server; answering with credentials")
+		}
+		return
+	}
+	key := c.MsgRef + ":" + c.CmdRef
+	ref, ok := x.sess.Sent[key]
+	if !ok {
+		x.report.Notes = append(x.report.Notes, "status for unknown command "+key)
+		return
+	}
+	cmd := x.command(ref.CommandID)
+	if cmd == nil {
+		x.report.Notes = append(x.report.Notes, "status for a command no longer pending: "+ref.CommandID)
+		return
+	}
+	switch {
+	case ref.Chunk && code == syncml.StatusChunkAccepted:
+		// The next chunk goes out with this reply.
+	case ref.Child >= 0:
+		for len(cmd.ChildStatuses) <= ref.Child {
+			cmd.ChildStatuses = append(cmd.ChildStatuses, 0)
+		}
+		cmd.ChildStatuses[ref.Child] = code
+		x.touch(cmd)
+	default:
+		if ref.Chunk && x.sess.Outgoing != nil && x.sess.Outgoing.CommandID == cmd.ID {
+			x.sess.Outgoing = nil // a refused chunk ends the object
+		}
+		x.finish(cmd, code, "")
+	}
+}
+
+// requeueMessage puts the commands of one of our messages back in the queue.
+func (x *exchange) requeueMessage(msgRef string) {
+	for key, ref := range x.sess.Sent {
+		if len(key) > len(msgRef) && key[:len(msgRef)+1] == msgRef+":" {
+			delete(x.sess.Sent, key)
+			if cmd := x.pending(ref.CommandID); cmd != nil && cmd.State == store.CommandSent {
+				cmd.State = store.CommandQueued
+				x.queueDirty = true
+			}
+		}
+	}
+	if x.sess.Outgoing != nil {
+		x.sess.Outgoing.Offset = 0
+		x.sess.Outgoing = nil
+	}
+}
+
+// applyResults stores the data a device returns for a Get.
+func (x *exchange) applyResults(c *syncml.Command) {
+	msgRef := c.MsgRef
+	if msgRef == "" {
+		// Without MsgRef, Results answer our previous message.
+		msgRef = strconv.Itoa(atoi(x.msg.Header.MsgID) - 1)
+	}
+	key := msgRef + ":" + c.CmdRef
+	for _, it := range c.Items {
+		switch code := x.receiveChunk(c, it, msgRef); code {
+		case 0:
+		case syncml.StatusChunkAccepted:
+			// Results get a Status only while they come in chunks.
+			x.status(c, code)
+			continue
+		default:
+			x.status(c, code)
+			return
+		}
+		var cmd *store.Command
+		if ref, found := x.sess.Sent[key]; found {
+			cmd = x.command(ref.CommandID)
+		}
+		if cmd == nil {
+			x.report.Notes = append(x.report.Notes, "results for unknown command "+key)
+			return
+		}
+		cmd.Results = append(cmd.Results, result(c, it))
+		x.touch(cmd)
+	}
+}
+
+func result(c *syncml.Command, it *syncml.Item) store.Result {
+	r := store.Result{Source: it.Source, Data: it.Data}
+	for _, m := range []*syncml.Meta{c.Meta, it.Meta} {
+		if m != nil {
+			if m.Format != "" {
+				r.Format = m.Format
+			}
+			if m.Type != "" {
+				r.Type = m.Type
+			}
+		}
+	}
+	if r.Source == "" {
+		r.Source = it.Target
+	}
+	return r
+}
+
+// applyAlert handles session, client event and generic alerts.
+func (x *exchange) applyAlert(c *syncml.Command) {
+	switch c.Data {
+	case syncml.AlertClientInitiated, syncml.AlertServerInitiated, syncml.AlertNextMessage, syncml.AlertSessionAbort:
+	default:
+		for _, it := range c.Items {
+			a := store.AlertRecord{Code: c.Data, Data: it.Data, At: x.now}
+			if it.Meta != nil {
+				a.Type = it.Meta.Type
+			}
+			x.inv.AddAlert(a)
+			x.invDirty = true
+			if c.Data == syncml.AlertGeneric && a.Type == UnenrollmentAlertType {
+				x.unenroll("the user disconnected the device (unenrollment alert)")
+			}
+		}
+	}
+	x.status(c, syncml.StatusOK)
+}
+
+// UnenrollmentAlertType is the generic alert a device sends when its user
+// disconnects it from management.
+const UnenrollmentAlertType = "com.microsoft:mdm.unenrollment.userrequest"
+
+// unenroll marks the device unenrolled and cancels what is still queued.
+func (x *exchange) unenroll(reason string) {
+	x.dev.State = store.StateUnenrolled
+	x.dev.StateReason = reason
+	x.dev.UpdatedAt = x.now
+	x.devDirty = true
+	x.report.Unenrolled = true
+	for _, c := range append([]*store.Command(nil), x.queue.Commands...) {
+		c.State = store.CommandCanceled
+		c.Reason = "device unenrolled: " + reason
+		c.DoneAt = x.now
+		x.finished[c.ID] = c
+		x.queueDirty = true
+	}
+}
+
+// applyInventory keeps what a device reports with Replace or Add
+// (./DevInfo/* in package 1).
+func (x *exchange) applyInventory(c *syncml.Command) {
+	code := syncml.StatusOK
+	for _, it := range c.Items {
+		if chunk := x.receiveChunk(c, it, ""); chunk != 0 {
+			code = chunk
+			continue
+		}
+		uri := it.Source
+		if uri == "" {
+			uri = it.Target
+		}
+		if uri == "" {
+			code = syncml.StatusBadRequest
+			continue
+		}
+		x.inv.Nodes[uri] = it.Data
+		x.inv.UpdatedAt = x.now
+		x.invDirty = true
+	}
+	x.status(c, code)
+}
+
+// describe names a device command for the log.
+func describe(c *syncml.Command) string {
+	s := c.Name
+	switch c.Name {
+	case syncml.CmdAlert:
+		s += " " + c.Data
+		if len(c.Items) > 0 && c.Items[0].Meta != nil && c.Items[0].Meta.Type != "" {
+			s += " " + c.Items[0].Meta.Type
+		}
+	case syncml.CmdStatus:
+		s += " " + c.Data + " for " + c.Cmd + " " + c.MsgRef + ":" + c.CmdRef
+	case syncml.CmdResults:
+		s += " for " + c.MsgRef + ":" + c.CmdRef
+	default:
+		for i, it := range c.Items {
+			if i == 3 {
+				s += " ..."
+				break
+			}
+			if it.Source != "" {
+				s += " " + it.Source
+			} else {
+				s += " " + it.Target
+			}
+		}
+	}
+	return s
+}

@@ -1,0 +1,304 @@
+package omadm
+
+import (
+	"context"
+	"encoding/base64"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/caddy-mdm/caddy-mdm/internal/store"
+	"github.com/caddy-mdm/caddy-mdm/internal/syncml"
+)
+
+// replyMessage is the reply's header: the device's SessionID and MsgID
+// echoed, Target the device, Source the server URL, and the server's
+// credentials once the device has asked for them.
+func (x *exchange) replyMessage() *syncml.Message {
+	h := x.msg.Header
+	m := &syncml.Message{Header: syncml.Header{
+		VerDTD: syncml.VerDTD, VerProto: syncml.VerProto,
+		SessionID: h.SessionID, MsgID: h.MsgID,
+		Target: h.Source, Source: x.req.ServerURL,
+	}}
+	if x.dev != nil && (x.sendCred || x.dev.Digest.ClientChallenged) {
+		if nonce, err := decodeNonce(x.dev.Digest.ClientNonce); err == nil {
+			m.Header.Cred = &syncml.Cred{
+				Type: syncml.AuthMD5, Format: syncml.FormatB64,
+				Data: Digest(x.s.ProviderID, x.dev.Digest.ClientSecret, nonce),
+			}
+		}
+	}
+	return m
+}
+
+// headerStatus is the Status for the device's SyncHdr, always first.
+func (x *exchange) headerStatus(code int, chal *syncml.Meta) *syncml.Command {
+	h := x.msg.Header
+	return &syncml.Command{
+		Name: syncml.CmdStatus, CmdID: "1",
+		MsgRef: h.MsgID, CmdRef: "0", Cmd: syncml.CmdSyncHdr,
+		TargetRef: []string{h.Target}, SourceRef: []string{h.Source},
+		Chal: chal, Data: strconv.Itoa(code),
+	}
+}
+
+// reply builds the answer: SyncHdr status, a status per device command, then
+// (once the device's package is final) queued commands up to the message
+// size, and Final when nothing is left for this package.
+func (x *exchange) reply() []byte {
+	m := x.replyMessage()
+	m.Commands = []*syncml.Command{x.headerStatus(x.hdrStatus, x.hdrChal)}
+	next := 2
+	for _, st := range x.statuses {
+		st.CmdID = strconv.Itoa(next)
+		next++
+		m.Commands = append(m.Commands, st)
+	}
+	m.Final = true
+	switch {
+	case x.askMore:
+		m.Commands = append(m.Commands, &syncml.Command{Name: syncml.CmdAlert, CmdID: strconv.Itoa(next), Data: syncml.AlertNextMessage})
+		m.Final = false
+	case x.dev.State == store.StateEnrolled:
+		m.Final = !x.dispatch(m, &next)
+	}
+	x.report.HeaderStatus = x.hdrStatus
+	x.report.Final = m.Final
+	return syncml.Marshal(m)
+}
+
+// dispatch appends queued commands to m while they fit in the device's
+// MaxMsgSize, splitting into chunks an object too large for one message. It
+// reports whether anything is left for a further message of this package.
+func (x *exchange) dispatch(m *syncml.Message, next *int) (more bool) {
+	limit := x.sess.MaxMsgSize
+	if limit == 0 {
+		limit = x.s.MaxMsgSize
+	}
+	used := len(syncml.Marshal(m)) + len("<Final/>")
+	fits := func(n int) bool { return limit == 0 || used+n <= limit }
+	sentAny := false
+	for _, cmd := range append([]*store.Command(nil), x.queue.Commands...) {
+		resuming := x.sess.Outgoing != nil && x.sess.Outgoing.CommandID == cmd.ID
+		if cmd.State != store.CommandQueued && !resuming {
+			continue
+		}
+		if x.sess.MaxObjSize > 0 && objectSize(&cmd.Spec) > x.sess.MaxObjSize {
+			x.finish(cmd, syncml.StatusEntityTooLarge, "data larger than the device's MaxObjSize")
+			continue
+		}
+		wire, children := toWire(&cmd.Spec, *next)
+		size := syncml.Size(wire)
+		if !resuming && fits(size) {
+			x.add(m, cmd, wire, children, false, next)
+			used += size
+			sentAny = true
+			continue
+		}
+		if chunkable(wire) && (resuming || !sentAny) {
+			offset := 0
+			if resuming {
+				offset = x.sess.Outgoing.Offset
+			}
+			chunk, end := chunkOf(wire, offset, limit-used)
+			if chunk == nil {
+				return true // not even one chunk fits: next message
+			}
+			last := end == len(wire.Items[0].Data)
+			x.add(m, cmd, chunk, nil, !last, next)
+			if !last {
+				x.sess.Outgoing = &store.Chunking{CommandID: cmd.ID, Offset: end}
+				return true // the device answers 213 and asks for the next chunk
+			}
+			x.sess.Outgoing = nil
+			used += syncml.Size(chunk)
+			sentAny = true
+			continue
+		}
+		if !sentAny {
+			// Too large and not splittable: sent whole, it cannot get smaller.
+			x.report.Notes = append(x.report.Notes, cmd.ID+" exceeds the device's MaxMsgSize and cannot be split")
+			x.add(m, cmd, wire, children, false, next)
+			used += size
+			sentAny = true
+			continue
+		}
+		return true
+	}
+	return false
+}
+
+// add puts a command on the wire: into the message, into the session's map
+// of CmdIDs, and into the sent state.
+func (x *exchange) add(m *syncml.Message, cmd *store.Command, wire *syncml.Command, children map[string]int, chunk bool, next *int) {
+	msgID := m.Header.MsgID
+	m.Commands = append(m.Commands, wire)
+	x.sess.Sent[msgID+":"+wire.CmdID] = store.SentRef{CommandID: cmd.ID, Child: -1, Chunk: chunk}
+	for id, idx := range children {
+		x.sess.Sent[msgID+":"+id] = store.SentRef{CommandID: cmd.ID, Child: idx}
+	}
+	*next += 1 + len(children)
+	if cmd.State == store.CommandQueued {
+		cmd.State = store.CommandSent
+		cmd.SentAt = x.now
+		cmd.Attempts++
+		x.queueDirty = true
+	}
+	x.report.Sent = append(x.report.Sent, cmd.ID+"="+msgID+":"+wire.CmdID)
+}
+
+// chunkable reports whether a command can be sent as a large object: a
+// single item with data.
+func chunkable(c *syncml.Command) bool {
+	return !c.IsContainer() && len(c.Items) == 1 && len(c.Items[0].Data) > 0 && !c.Items[0].DataXML
+}
+
+// chunkOf returns the chunk of c's item data starting at offset that fits
+// in room bytes once marshaled, and where it ends; nil if none fits. The
+// first chunk announces the total size; all but the last carry MoreData.
+func chunkOf(c *syncml.Command, offset, room int) (*syncml.Command, int) {
+	data := c.Items[0].Data
+	build := func(end int) *syncml.Command {
+		it := *c.Items[0]
+		it.Data = data[offset:end]
+		it.MoreData = end < len(data)
+		if offset == 0 {
+			meta := syncml.Meta{}
+			if it.Meta != nil {
+				meta = *it.Meta
+			}
+			meta.Size = strconv.Itoa(len(data))
+			it.Meta = &meta
+		}
+		cc := *c
+		cc.Items = []*syncml.Item{&it}
+		return &cc
+	}
+	end := len(data)
+	for end > offset {
+		for end < len(data) && end > offset && !utf8.RuneStart(data[end]) {
+			end-- // never split a character
+		}
+		chunk := build(end)
+		over := syncml.Size(chunk) - room
+		if over <= 0 {
+			return chunk, end
+		}
+		end -= over
+		if end < offset {
+			end = offset
+		}
+	}
+	return nil, offset
+}
+
+// objectSize is the largest item data of a command spec.
+func objectSize(spec *store.CommandSpec) int {
+	n := 0
+	for _, it := range spec.Items {
+		n = max(n, len(it.Data))
+	}
+	for i := range spec.Commands {
+		n = max(n, objectSize(&spec.Commands[i]))
+	}
+	return n
+}
+
+// finish records the device's final status for a command.
+func (x *exchange) finish(cmd *store.Command, code int, reason string) {
+	cmd.Status = code
+	cmd.State = store.CommandAcknowledged
+	cmd.Reason = reason
+	cmd.DoneAt = x.now
+	x.finished[cmd.ID] = cmd
+	x.queueDirty = true
+	x.report.Acknowledged = append(x.report.Acknowledged, cmd.ID+"="+strconv.Itoa(code))
+}
+
+// pending returns a queued or sent command by ID.
+func (x *exchange) pending(id string) *store.Command {
+	for _, c := range x.queue.Commands {
+		if c.ID == id {
+			return c
+		}
+	}
+	return nil
+}
+
+// command finds a command the device refers to: pending, finished in this
+// message, or finished earlier (results can follow a status).
+func (x *exchange) command(id string) *store.Command {
+	if c := x.finished[id]; c != nil {
+		return c
+	}
+	if c := x.pending(id); c != nil {
+		return c
+	}
+	if c := x.archived[id]; c != nil {
+		return c
+	}
+	c, err := x.s.Store.FinishedCommand(x.ctx, x.dev.DeviceID, id)
+	if err != nil {
+		return nil
+	}
+	if x.archived == nil {
+		x.archived = map[string]*store.Command{}
+	}
+	x.archived[id] = c
+	return c
+}
+
+// touch marks a command changed.
+func (x *exchange) touch(cmd *store.Command) {
+	if x.finished[cmd.ID] == nil && x.pending(cmd.ID) != nil {
+		x.queueDirty = true
+	} else if x.archived[cmd.ID] != nil {
+		x.archivedDirty = true
+	}
+}
+
+// save persists the exchange. Finished commands are written before the
+// queue that drops them, so a crash in between repeats, never loses.
+func (x *exchange) save(ctx context.Context) error {
+	st := x.s.Store
+	id := x.dev.DeviceID
+	for _, c := range x.finished {
+		if err := st.PutCommand(ctx, c); err != nil {
+			return err
+		}
+	}
+	if x.archivedDirty {
+		for _, c := range x.archived {
+			if err := st.PutCommand(ctx, c); err != nil {
+				return err
+			}
+		}
+	}
+	if x.queueDirty {
+		kept := x.queue.Commands[:0]
+		for _, c := range x.queue.Commands {
+			if x.finished[c.ID] == nil {
+				kept = append(kept, c)
+			}
+		}
+		x.queue.Commands = kept
+		if err := st.PutQueue(ctx, id, x.queue); err != nil {
+			return err
+		}
+	}
+	if x.invDirty {
+		if err := st.PutInventory(ctx, id, x.inv); err != nil {
+			return err
+		}
+	}
+	if x.devDirty {
+		if err := st.PutDevice(ctx, x.dev); err != nil {
+			return err
+		}
+	}
+	return st.PutSession(ctx, id, x.sess)
+}
+
+func decodeNonce(b64 string) ([]byte, error) {
+	return base64.StdEncoding.DecodeString(b64)
+}

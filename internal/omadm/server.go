@@ -1,0 +1,217 @@
+package omadm
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/caddy-mdm/caddy-mdm/internal/store"
+	"github.com/caddy-mdm/caddy-mdm/internal/syncml"
+)
+
+// Server runs OMA-DM sessions.
+type Server struct {
+	Store      *store.Store
+	ProviderID string
+	Auth       AuthMode
+	// Roots and Intermediates verify device client certificates.
+	Roots         *x509.CertPool
+	Intermediates []*x509.Certificate
+	// MaxMsgSize bounds the server's messages when the device names no
+	// MaxMsgSize (0: unbounded).
+	MaxMsgSize int
+	// MaxObjectSize bounds a large object received from a device.
+	MaxObjectSize int
+	Now           func() time.Time
+	Rand          io.Reader
+}
+
+// DefaultMaxObjectSize bounds a large object received from a device.
+const DefaultMaxObjectSize = 4 << 20
+
+// Validate fills defaults and checks the server can run.
+func (s *Server) Validate() error {
+	if s.Store == nil || s.Roots == nil || s.ProviderID == "" {
+		return errors.New("omadm: store, device CA roots and provider ID are required")
+	}
+	switch s.Auth {
+	case "":
+		s.Auth = AuthEither
+	case AuthCertificate, AuthDigest, AuthEither:
+	default:
+		return fmt.Errorf("omadm: authentication %q: want certificate, digest or either", s.Auth)
+	}
+	if s.MaxObjectSize == 0 {
+		s.MaxObjectSize = DefaultMaxObjectSize
+	}
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	if s.Rand == nil {
+		s.Rand = rand.Reader
+	}
+	return nil
+}
+
+// Request is one SyncML message as it arrived.
+type Request struct {
+	Body             []byte
+	PeerCertificates []*x509.Certificate
+	// ServerURL is the management URL the device called (the Source of replies).
+	ServerURL string
+}
+
+// Reply is the answer to a message and what happened, for the log.
+type Reply struct {
+	Body   []byte
+	Report Report
+}
+
+// Report summarizes an exchange. It holds no secret.
+type Report struct {
+	DeviceID, SessionID, MsgID string
+	NewSession                 bool
+	// Auth is certificate or digest; empty when refused.
+	Auth         string
+	HeaderStatus int
+	// Refused explains a refusal of the whole message.
+	Refused string
+	// Received lists the device's commands, Sent the commands handed out,
+	// Acknowledged the commands the device answered.
+	Received     []string
+	Sent         []string
+	Acknowledged []string
+	Unenrolled   bool
+	// Final is set when the reply ends the server's package.
+	Final bool
+	// Notes are things worth a log line (unknown references, ...).
+	Notes []string
+}
+
+// RequestError is a message that cannot be answered in SyncML: the HTTP
+// status to answer with and why.
+type RequestError struct {
+	Status int
+	Msg    string
+}
+
+func (e *RequestError) Error() string { return e.Msg }
+
+// Handle processes one device message. Messages of one device are
+// serialized; those of different devices run in parallel.
+func (s *Server) Handle(ctx context.Context, req Request) (*Reply, error) {
+	msg, err := syncml.Parse(req.Body)
+	if err != nil {
+		return nil, &RequestError{Status: 400, Msg: err.Error()}
+	}
+	h := msg.Header
+	deviceID := h.Source
+	if !store.ValidDeviceID(deviceID) {
+		return nil, &RequestError{Status: 400, Msg: fmt.Sprintf("SyncHdr Source %q is not a device ID", truncate(deviceID, 80))}
+	}
+	if h.SessionID == "" || h.MsgID == "" {
+		return nil, &RequestError{Status: 400, Msg: "SyncHdr lacks SessionID or MsgID"}
+	}
+	x := &exchange{s: s, msg: msg, req: req, now: s.Now(), ctx: ctx, finished: map[string]*store.Command{}}
+	x.report = Report{DeviceID: deviceID, SessionID: h.SessionID, MsgID: h.MsgID}
+
+	if h.VerDTD != syncml.VerDTD || h.VerProto != syncml.VerProto {
+		return x.refuse(syncml.StatusVersionNotSupported, nil,
+			fmt.Sprintf("VerDTD %q / VerProto %q, want %s / %s", h.VerDTD, h.VerProto, syncml.VerDTD, syncml.VerProto)), nil
+	}
+	if dup := duplicateCmdID(msg.Commands, map[string]bool{}); dup != "" {
+		return x.refuse(syncml.StatusBadRequest, nil, "duplicate CmdID "+dup), nil
+	}
+
+	unlock := s.Store.LockDevice(deviceID)
+	defer unlock()
+	if x.dev, err = s.Store.Device(ctx, deviceID); errors.Is(err, store.ErrNotFound) {
+		return x.refuse(syncml.StatusForbidden, nil, "unknown device"), nil
+	} else if err != nil {
+		return nil, err
+	}
+	if err := x.loadSession(ctx); err != nil {
+		return nil, err
+	}
+	auth, err := x.authenticate(req.PeerCertificates)
+	if err != nil {
+		return nil, err
+	}
+	if !auth.ok() {
+		// Only the new nonce is kept; nothing the message says is applied.
+		if x.devDirty {
+			if err := s.Store.PutDevice(ctx, x.dev); err != nil {
+				return nil, err
+			}
+		}
+		return x.refuse(auth.status, auth.chal, auth.reason), nil
+	}
+	x.report.Auth = auth.method
+	x.sess.Authenticated = auth.method
+	x.hdrStatus, x.hdrChal = auth.status, auth.chal
+
+	if err := x.load(ctx); err != nil {
+		return nil, err
+	}
+	x.apply()
+	body := x.reply()
+	if err := x.save(ctx); err != nil {
+		return nil, err
+	}
+	return &Reply{Body: body, Report: x.report}, nil
+}
+
+// duplicateCmdID returns a CmdID used twice in a message (nested included).
+func duplicateCmdID(cmds []*syncml.Command, seen map[string]bool) string {
+	for _, c := range cmds {
+		if seen[c.CmdID] {
+			return c.CmdID
+		}
+		seen[c.CmdID] = true
+		if d := duplicateCmdID(c.Children, seen); d != "" {
+			return d
+		}
+	}
+	return ""
+}
+
+// refuse answers a whole message with one SyncHdr status (and a challenge),
+// applying nothing.
+func (x *exchange) refuse(status int, chal *syncml.Meta, reason string) *Reply {
+	x.report.HeaderStatus = status
+	x.report.Refused = reason
+	x.report.Final = true
+	m := x.replyMessage()
+	m.Commands = []*syncml.Command{x.headerStatus(status, chal)}
+	m.Final = true
+	return &Reply{Body: syncml.Marshal(m), Report: x.report}
+}
+
+func randomNonce(r io.Reader) (string, error) {
+	b := make([]byte, 16)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return "", fmt.Errorf("generating nonce: %w", err)
+	}
+	return base64.StdEncoding.EncodeToString(b), nil
+}
+
+func atoi(s string) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
