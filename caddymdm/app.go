@@ -6,6 +6,7 @@
 package caddymdm
 
 import (
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/caddy-mdm/caddy-mdm/internal/enroll"
 	"github.com/caddy-mdm/caddy-mdm/internal/issuer"
+	"github.com/caddy-mdm/caddy-mdm/internal/omadm"
 	"github.com/caddy-mdm/caddy-mdm/internal/provdoc"
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
 )
@@ -70,6 +72,16 @@ type App struct {
 	// Largest request body accepted, in bytes. Default: 1 MiB.
 	MaxBodySize int64 `json:"max_body_size,omitempty"`
 
+	// How devices authenticate OMA-DM sessions: certificate (the TLS client
+	// certificate issued at enrollment), digest (MD5 digest in SyncHdr), or
+	// either (default).
+	ManagementAuth string `json:"management_auth,omitempty"`
+	// Largest server message when the device names no MaxMsgSize, in
+	// bytes. Default: no limit.
+	MaxMessageSize int `json:"max_message_size,omitempty"`
+	// Largest object a device may send in chunks, in bytes. Default: 4 MiB.
+	MaxObjectSize int `json:"max_object_size,omitempty"`
+
 	// OMA-DM connection retries (w7 APPLICATION).
 	Retry *RetryConfig `json:"retry,omitempty"`
 	// DMClient poll schedule of Windows 10/11.
@@ -80,9 +92,11 @@ type App struct {
 	// Storage for device state. Default: Caddy's configured storage.
 	StorageRaw json.RawMessage `json:"storage,omitempty" caddy:"namespace=caddy.storage inline_key=module"`
 
-	service *enroll.Service
-	store   *store.Store
-	logger  *zap.Logger
+	service    *enroll.Service
+	management *omadm.Server
+	ca         *issuer.CA
+	store      *store.Store
+	logger     *zap.Logger
 }
 
 // DefaultMaxBodySize bounds request bodies; enrollment requests are a few KiB.
@@ -133,6 +147,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("mdm device_ca: %v", err)
 	}
+	a.ca = ca
 	wp8, err := a.WindowsPhone8.settings()
 	if err != nil {
 		return fmt.Errorf("mdm windows_phone8: %v", err)
@@ -154,6 +169,18 @@ func (a *App) Provision(ctx caddy.Context) error {
 		EnterpriseApp:        wp8.app,
 	}
 	if err := a.service.Validate(); err != nil {
+		return fmt.Errorf("mdm: %v", err)
+	}
+	a.management = &omadm.Server{
+		Store:         a.store,
+		ProviderID:    a.ProviderID,
+		Auth:          omadm.AuthMode(a.ManagementAuth),
+		Roots:         a.DeviceCAPool(),
+		Intermediates: ca.Intermediates,
+		MaxMsgSize:    a.MaxMessageSize,
+		MaxObjectSize: a.MaxObjectSize,
+	}
+	if err := a.management.Validate(); err != nil {
 		return fmt.Errorf("mdm: %v", err)
 	}
 	a.logger.Info("mdm app ready",
@@ -205,6 +232,14 @@ func (a *App) endpoints(r *http.Request) enroll.Endpoints {
 
 // Store returns the device store.
 func (a *App) Store() *store.Store { return a.store }
+
+// DeviceCAPool is a pool holding the device CA root: what device client
+// certificates must chain to.
+func (a *App) DeviceCAPool() *x509.CertPool {
+	pool := x509.NewCertPool()
+	pool.AddCert(a.ca.Root)
+	return pool
+}
 
 // RetryConfig is the w7 APPLICATION connection retry policy.
 type RetryConfig struct {

@@ -16,7 +16,8 @@ func init() {
 	httpcaddyfile.RegisterHandlerDirective("mdm_discovery", handlerParser(new(Discovery)))
 	httpcaddyfile.RegisterHandlerDirective("mdm_xcep", handlerParser(new(XCEP)))
 	httpcaddyfile.RegisterHandlerDirective("mdm_wstep", handlerParser(new(WSTEP)))
-	for _, dir := range []string{"mdm", "mdm_discovery", "mdm_xcep", "mdm_wstep"} {
+	httpcaddyfile.RegisterHandlerDirective("mdm_omadm", handlerParser(new(OMADM)))
+	for _, dir := range []string{"mdm", "mdm_discovery", "mdm_xcep", "mdm_wstep", "mdm_omadm"} {
 		httpcaddyfile.RegisterDirectiveOrder(dir, httpcaddyfile.Before, "respond")
 	}
 }
@@ -27,10 +28,11 @@ func init() {
 //	mdm
 //
 // It expands to mdm_discovery on /EnrollmentServer/Discovery.svc, mdm_xcep
-// on /EnrollmentServer/Policy.svc and mdm_wstep on
-// /EnrollmentServer/Enrollment.svc. Use the single-handler directives to
-// mount a service elsewhere (and set policy_url / enrollment_url in the mdm
-// global option so discovery announces it).
+// on /EnrollmentServer/Policy.svc, mdm_wstep on
+// /EnrollmentServer/Enrollment.svc and mdm_omadm on
+// /ManagementServer/MDM.svc. Use the single-handler directives to mount a
+// service elsewhere (and set policy_url / enrollment_url / management_url in
+// the mdm global option so devices are told where it is).
 func parseMDMDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) {
 	h.Next() // directive name
 	if h.NextArg() {
@@ -47,6 +49,7 @@ func parseMDMDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, err
 		{DiscoveryPath, new(Discovery)},
 		{PolicyPath, new(XCEP)},
 		{EnrollmentPath, new(WSTEP)},
+		{ManagementPath, new(OMADM)},
 	} {
 		match := caddy.ModuleMap{"path": caddyconfig.JSON(caddyhttp.MatchPath{svc.path}, nil)}
 		routes = append(routes, h.NewRoute(match, svc.handler)...)
@@ -109,6 +112,9 @@ func noOptions(d *caddyfile.Dispenser) error {
 //		min_key_length         <bits>
 //		max_enrollment_version <major.minor>
 //		max_body_size          <bytes>
+//		management_auth        certificate|digest|either
+//		max_message_size       <bytes>
+//		max_object_size        <bytes>
 //		retry {
 //			count           <n>
 //			initial_backoff <duration>
@@ -166,6 +172,12 @@ func parseGlobalMDM(d *caddyfile.Dispenser, _ any) (any, error) {
 			var n int
 			err = intArg(d, &n)
 			app.MaxBodySize = int64(n)
+		case "management_auth":
+			err = oneArg(d, &app.ManagementAuth)
+		case "max_message_size":
+			err = intArg(d, &app.MaxMessageSize)
+		case "max_object_size":
+			err = intArg(d, &app.MaxObjectSize)
 		case "storage":
 			app.StorageRaw, err = parseStorage(d)
 		case "auth":

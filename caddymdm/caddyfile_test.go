@@ -127,7 +127,7 @@ func TestExamplesAdapt(t *testing.T) {
 			}
 			got := map[string]string{}
 			handlersByPath(apps["http"], "", got)
-			want := map[string]string{"mdm_discovery": DiscoveryPath, "mdm_xcep": PolicyPath, "mdm_wstep": EnrollmentPath}
+			want := map[string]string{"mdm_discovery": DiscoveryPath, "mdm_xcep": PolicyPath, "mdm_wstep": EnrollmentPath, "mdm_omadm": ManagementPath}
 			for h, p := range want {
 				if got[h] != p {
 					t.Errorf("%s on %q, want %q", h, got[h], p)

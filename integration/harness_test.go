@@ -62,6 +62,9 @@ type server struct {
 	client    *http.Client
 	// client11 speaks HTTP/1.1 only; devices use both protocols.
 	client11 *http.Client
+	roots    *x509.CertPool
+	// adminAddr is the admin API listener (CADDY_ADMIN).
+	adminAddr string
 }
 
 type syncBuffer struct {
@@ -127,8 +130,9 @@ func (s *server) start() {
 		"XDG_CONFIG_HOME="+filepath.Join(s.dir, "config"),
 		fmt.Sprintf("HTTPS_PORT=%d", s.httpsPort),
 		fmt.Sprintf("HTTP_PORT=%d", freePort(t)),
-		fmt.Sprintf("CADDY_ADMIN=127.0.0.1:%d", freePort(t)),
 	)
+	s.adminAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	s.cmd.Env = append(s.cmd.Env, "CADDY_ADMIN="+s.adminAddr)
 	s.cmd.Env = append(s.cmd.Env, s.env...)
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	if err := s.cmd.Start(); err != nil {
@@ -173,6 +177,7 @@ func (s *server) waitReady() {
 		if pemBytes, err := os.ReadFile(rootFile); err == nil {
 			pool := x509.NewCertPool()
 			if pool.AppendCertsFromPEM(pemBytes) {
+				s.roots = pool
 				s.client = s.newClient(pool, true)
 				s.client11 = s.newClient(pool, false)
 				resp, err := s.client.Get(s.url("/EnrollmentServer/Discovery.svc"))
@@ -206,6 +211,40 @@ func (s *server) newClient(roots *x509.CertPool, h2 bool) *http.Client {
 		tr.TLSNextProto = map[string]func(string, *tls.Conn) http.RoundTripper{}
 	}
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}
+
+// deviceClient is a client presenting a device's certificate, as Windows
+// does on the management service.
+func (s *server) deviceClient(cert tls.Certificate) *http.Client {
+	c := s.newClient(s.roots, true)
+	c.Transport.(*http.Transport).TLSClientConfig.Certificates = []tls.Certificate{cert}
+	return c
+}
+
+// admin calls the admin API.
+func (s *server) admin(method, path, body string) response {
+	s.t.Helper()
+	req, err := http.NewRequest(method, "http://"+s.adminAddr+path, strings.NewReader(body))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return response{resp, b}
+}
+
+// cli runs `caddy mdm ...` against this server's admin API.
+func (s *server) cli(args ...string) (string, error) {
+	cmd := exec.Command(caddyBin, append(append([]string{"mdm"}, args...), "--address", s.adminAddr)...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
 }
 
 func (s *server) url(path string) string {

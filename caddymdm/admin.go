@@ -1,0 +1,316 @@
+package caddymdm
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
+
+	"github.com/caddy-mdm/caddy-mdm/internal/omadm"
+	"github.com/caddy-mdm/caddy-mdm/internal/store"
+)
+
+func init() {
+	caddy.RegisterModule(AdminAPI{})
+}
+
+// AdminAPI serves the MDM on Caddy's admin endpoint, as JSON:
+//
+//	GET    /mdm/devices?state=&limit=&after=     devices, one page
+//	GET    /mdm/devices/<id>                     record, inventory, last seen
+//	POST   /mdm/devices/<id>/commands            queue a command
+//	GET    /mdm/devices/<id>/commands            commands with status and results
+//	GET    /mdm/devices/<id>/commands/<cmd>      one command
+//	DELETE /mdm/devices/<id>/commands/<cmd>      cancel a queued command
+//
+// Errors are {"error": "..."} with the HTTP status that fits. Device
+// secrets never leave the server.
+type AdminAPI struct {
+	ctx    caddy.Context
+	logger *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (AdminAPI) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "admin.api.mdm",
+		New: func() caddy.Module { return new(AdminAPI) },
+	}
+}
+
+// Provision keeps the context to find the running mdm app per request.
+func (a *AdminAPI) Provision(ctx caddy.Context) error {
+	a.ctx = ctx
+	a.logger = ctx.Logger(a)
+	return nil
+}
+
+// Routes implements caddy.AdminRouter.
+func (a *AdminAPI) Routes() []caddy.AdminRoute {
+	return []caddy.AdminRoute{{Pattern: "/mdm/", Handler: caddy.AdminHandlerFunc(a.serve)}}
+}
+
+// maxCommandBody bounds a POSTed command.
+const maxCommandBody = omadm.MaxCommandData + 1<<20
+
+func apiError(status int, format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	return caddy.APIError{HTTPStatus: status, Err: err, Message: err.Error()}
+}
+
+func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
+	v, err := a.ctx.AppIfConfigured("mdm")
+	if err != nil {
+		return apiError(http.StatusNotFound, "the mdm app is not configured")
+	}
+	app := v.(*App)
+	parts := strings.Split(strings.Trim(strings.TrimPrefix(r.URL.Path, "/mdm/"), "/"), "/")
+	if parts[0] != "devices" {
+		return apiError(http.StatusNotFound, "unknown MDM endpoint %s", r.URL.Path)
+	}
+	switch {
+	case len(parts) == 1:
+		return a.only(r, http.MethodGet, func() error { return a.listDevices(w, r, app) })
+	case len(parts) == 2:
+		return a.only(r, http.MethodGet, func() error { return a.showDevice(w, r, app, parts[1]) })
+	case len(parts) == 3 && parts[2] == "commands":
+		switch r.Method {
+		case http.MethodGet:
+			return a.listCommands(w, r, app, parts[1])
+		case http.MethodPost:
+			return a.enqueue(w, r, app, parts[1])
+		}
+		return apiError(http.StatusMethodNotAllowed, "%s not allowed: use GET or POST", r.Method)
+	case len(parts) == 4 && parts[2] == "commands":
+		switch r.Method {
+		case http.MethodGet:
+			return a.showCommand(w, r, app, parts[1], parts[3])
+		case http.MethodDelete:
+			return a.cancel(w, r, app, parts[1], parts[3])
+		}
+		return apiError(http.StatusMethodNotAllowed, "%s not allowed: use GET or DELETE", r.Method)
+	}
+	return apiError(http.StatusNotFound, "unknown MDM endpoint %s", r.URL.Path)
+}
+
+func (a *AdminAPI) only(r *http.Request, method string, f func() error) error {
+	if r.Method != method {
+		return apiError(http.StatusMethodNotAllowed, "%s not allowed: use %s", r.Method, method)
+	}
+	return f()
+}
+
+// DeviceSummary is a device in a list.
+type DeviceSummary struct {
+	DeviceID       string    `json:"device_id"`
+	DeviceName     string    `json:"device_name,omitempty"`
+	State          string    `json:"state"`
+	User           string    `json:"user"`
+	OSVersion      string    `json:"os_version,omitempty"`
+	EnrollmentType string    `json:"enrollment_type"`
+	EnrolledAt     time.Time `json:"enrolled_at"`
+	CertNotAfter   time.Time `json:"certificate_not_after"`
+}
+
+// DeviceList is one page of devices.
+type DeviceList struct {
+	Devices []DeviceSummary `json:"devices"`
+	// Next is the `after` of the next page; empty on the last page.
+	Next string `json:"next,omitempty"`
+}
+
+func (a *AdminAPI) listDevices(w http.ResponseWriter, r *http.Request, app *App) error {
+	q := r.URL.Query()
+	limit := 100
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > store.MaxListLimit {
+			return apiError(http.StatusBadRequest, "limit must be 1 to %d", store.MaxListLimit)
+		}
+		limit = n
+	}
+	state := q.Get("state")
+	switch state {
+	case "", store.StateEnrolled, store.StateUnenrolled, store.StateRetired:
+	default:
+		return apiError(http.StatusBadRequest, "state %q: want enrolled, unenrolled or retired", state)
+	}
+	devs, next, err := app.store.ListDevices(r.Context(), state, q.Get("after"), limit)
+	if err != nil {
+		return apiError(http.StatusInternalServerError, "listing devices: %v", err)
+	}
+	out := DeviceList{Devices: make([]DeviceSummary, 0, len(devs)), Next: next}
+	for _, d := range devs {
+		out.Devices = append(out.Devices, DeviceSummary{
+			DeviceID: d.DeviceID, DeviceName: d.DeviceName, State: d.State, User: d.User,
+			OSVersion: d.OSVersion, EnrollmentType: d.EnrollmentType, EnrolledAt: d.EnrolledAt,
+			CertNotAfter: d.Certificate.NotAfter,
+		})
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// DeviceDetail is one device: its record (secrets redacted), what it
+// reported, and its latest session.
+type DeviceDetail struct {
+	Device          store.Device    `json:"device"`
+	Inventory       store.Inventory `json:"inventory"`
+	LastSeen        *time.Time      `json:"last_seen,omitempty"`
+	SessionID       string          `json:"session_id,omitempty"`
+	SessionAuth     string          `json:"session_auth,omitempty"`
+	PendingCommands int             `json:"pending_commands"`
+}
+
+func (a *AdminAPI) device(r *http.Request, app *App, id string) (*store.Device, error) {
+	d, err := app.store.Device(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, apiError(http.StatusNotFound, "no device %q", id)
+	}
+	if err != nil {
+		return nil, apiError(http.StatusInternalServerError, "%v", err)
+	}
+	return d, nil
+}
+
+func (a *AdminAPI) showDevice(w http.ResponseWriter, r *http.Request, app *App, id string) error {
+	d, err := a.device(r, app, id)
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	inv, err := app.store.Inventory(ctx, id)
+	if err != nil {
+		return apiError(http.StatusInternalServerError, "%v", err)
+	}
+	sess, err := app.store.Session(ctx, id)
+	if err != nil {
+		return apiError(http.StatusInternalServerError, "%v", err)
+	}
+	q, err := app.store.Queue(ctx, id)
+	if err != nil {
+		return apiError(http.StatusInternalServerError, "%v", err)
+	}
+	out := DeviceDetail{Device: d.Redacted(), Inventory: *inv, PendingCommands: len(q.Commands)}
+	if sess != nil {
+		out.LastSeen, out.SessionID, out.SessionAuth = &sess.LastSeen, sess.SessionID, sess.Authenticated
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// CommandRequest is a command to queue: a spec (verb, items, commands), or
+// one SyncML command as XML in raw.
+type CommandRequest struct {
+	store.CommandSpec
+	Raw string `json:"raw,omitempty"`
+}
+
+func (a *AdminAPI) enqueue(w http.ResponseWriter, r *http.Request, app *App, id string) error {
+	if _, err := a.device(r, app, id); err != nil {
+		return err
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxCommandBody+1))
+	if err != nil || len(body) > maxCommandBody {
+		return apiError(http.StatusRequestEntityTooLarge, "command body over %d bytes", maxCommandBody)
+	}
+	var req CommandRequest
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return apiError(http.StatusBadRequest, "command JSON: %v", err)
+	}
+	spec := req.CommandSpec
+	if req.Raw != "" {
+		if spec.Verb != "" || len(spec.Items) > 0 || len(spec.Commands) > 0 {
+			return apiError(http.StatusBadRequest, "give either raw or verb/items/commands, not both")
+		}
+		parsed, err := omadm.ParseRawCommand(req.Raw)
+		if err != nil {
+			return apiError(http.StatusBadRequest, "%v", err)
+		}
+		spec = *parsed
+	}
+	cmd, err := app.management.Enqueue(r.Context(), id, spec)
+	switch {
+	case errors.Is(err, omadm.ErrInvalidCommand):
+		return apiError(http.StatusBadRequest, "%v", err)
+	case errors.Is(err, omadm.ErrDeviceNotActive):
+		return apiError(http.StatusConflict, "%v", err)
+	case errors.Is(err, omadm.ErrQueueFull):
+		return apiError(http.StatusTooManyRequests, "%v", err)
+	case err != nil:
+		return apiError(http.StatusInternalServerError, "%v", err)
+	}
+	app.logger.Info("command queued", zap.String("device_id", id), zap.String("command_id", cmd.ID), zap.String("verb", cmd.Spec.Verb))
+	return writeJSON(w, http.StatusCreated, cmd)
+}
+
+// CommandList is a device's commands, finished first, then pending.
+type CommandList struct {
+	Commands []*store.Command `json:"commands"`
+}
+
+func (a *AdminAPI) listCommands(w http.ResponseWriter, r *http.Request, app *App, id string) error {
+	if _, err := a.device(r, app, id); err != nil {
+		return err
+	}
+	cmds, err := app.management.Commands(r.Context(), id)
+	if err != nil {
+		return apiError(http.StatusInternalServerError, "%v", err)
+	}
+	if cmds == nil {
+		cmds = []*store.Command{}
+	}
+	return writeJSON(w, http.StatusOK, CommandList{Commands: cmds})
+}
+
+func (a *AdminAPI) showCommand(w http.ResponseWriter, r *http.Request, app *App, id, cmdID string) error {
+	cmds, err := app.management.Commands(r.Context(), id)
+	if err != nil {
+		return apiError(http.StatusInternalServerError, "%v", err)
+	}
+	for _, c := range cmds {
+		if c.ID == cmdID {
+			return writeJSON(w, http.StatusOK, c)
+		}
+	}
+	return apiError(http.StatusNotFound, "device %q has no command %q", id, cmdID)
+}
+
+func (a *AdminAPI) cancel(w http.ResponseWriter, r *http.Request, app *App, id, cmdID string) error {
+	cmd, err := app.management.Cancel(r.Context(), id, cmdID, "canceled by an admin")
+	switch {
+	case errors.Is(err, omadm.ErrCommandNotFound):
+		return apiError(http.StatusNotFound, "device %q has no command %q", id, cmdID)
+	case errors.Is(err, omadm.ErrNotCancelable):
+		return apiError(http.StatusConflict, "%v", err)
+	case err != nil:
+		return apiError(http.StatusInternalServerError, "%v", err)
+	}
+	app.logger.Info("command canceled", zap.String("device_id", id), zap.String("command_id", cmdID))
+	return writeJSON(w, http.StatusOK, cmd)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return apiError(http.StatusInternalServerError, "%v", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(status)
+	_, err = w.Write(b)
+	return err
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner = (*AdminAPI)(nil)
+	_ caddy.AdminRouter = (*AdminAPI)(nil)
+)

@@ -1,0 +1,154 @@
+package caddymdm
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/caddy-mdm/caddy-mdm/internal/omadm"
+	"github.com/caddy-mdm/caddy-mdm/internal/syncml"
+)
+
+func init() {
+	caddy.RegisterModule(OMADM{})
+}
+
+// OMADM is the OMA-DM management service (/ManagementServer/MDM.svc, the
+// ADDR of every provisioning document): enrolled devices POST SyncML
+// messages to it, authenticated by their TLS client certificate or MD5
+// digest, and receive the commands queued for them.
+type OMADM struct {
+	app    *App
+	logger *zap.Logger
+}
+
+// CaddyModule returns the Caddy module information.
+func (OMADM) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.mdm_omadm",
+		New: func() caddy.Module { return new(OMADM) },
+	}
+}
+
+// Provision finds the mdm app.
+func (h *OMADM) Provision(ctx caddy.Context) (err error) {
+	h.logger = ctx.Logger()
+	h.app, err = appFrom(ctx)
+	return err
+}
+
+// maxQueryValue bounds the mode and Platform query values.
+const maxQueryValue = 64
+
+// ServeHTTP implements caddyhttp.MiddlewareHandler.
+func (h *OMADM) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	log := h.logger.With(zap.String("remote_ip", remoteIP(r)), zap.String("trace_id", newTraceID()))
+	refuse := func(status int, msg string, fields ...zap.Field) error {
+		log.Warn("management request refused", append(fields, zap.Int("status", status), zap.String("reason", msg))...)
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Content-Length", strconv.Itoa(len(msg)+1))
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, msg+"\n")
+		return nil
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return refuse(http.StatusMethodNotAllowed, "OMA-DM messages are POSTed", zap.String("method", r.Method))
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != syncml.ContentType {
+		return refuse(http.StatusUnsupportedMediaType, "Content-Type must be "+syncml.ContentType, zap.String("content_type", r.Header.Get("Content-Type")))
+	}
+	query := r.URL.Query()
+	for key, vals := range query {
+		if key != "mode" && key != "Platform" {
+			return refuse(http.StatusBadRequest, "unknown query parameter "+strconv.Quote(key)+": only mode and Platform are defined")
+		}
+		if len(vals) != 1 || len(vals[0]) > maxQueryValue {
+			return refuse(http.StatusBadRequest, "query parameter "+key+" must appear once, at most 64 characters")
+		}
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, h.app.MaxBodySize+1))
+	if err != nil {
+		return refuse(http.StatusBadRequest, "reading the body: "+err.Error())
+	}
+	if int64(len(body)) > h.app.MaxBodySize {
+		return refuse(http.StatusRequestEntityTooLarge, "message larger than "+strconv.FormatInt(h.app.MaxBodySize, 10)+" bytes")
+	}
+	req := omadm.Request{Body: body, ServerURL: h.app.endpoints(r).Management}
+	if r.TLS != nil {
+		req.PeerCertificates = r.TLS.PeerCertificates
+	}
+	reply, err := h.app.management.Handle(r.Context(), req)
+	var reqErr *omadm.RequestError
+	if errors.As(err, &reqErr) {
+		return refuse(reqErr.Status, reqErr.Msg)
+	}
+	if err != nil {
+		log.Error("management message failed", zap.Error(err))
+		return caddyhttp.Error(http.StatusInternalServerError, err)
+	}
+	rep := reply.Report
+	fields := []zap.Field{
+		zap.String("device_id", rep.DeviceID),
+		zap.String("session_id", rep.SessionID),
+		zap.String("msg_id", rep.MsgID),
+		zap.Bool("new_session", rep.NewSession),
+		zap.String("mode", query.Get("mode")),
+		zap.String("platform", query.Get("Platform")),
+		zap.String("auth", rep.Auth),
+		zap.Int("header_status", rep.HeaderStatus),
+		zap.Strings("received", rep.Received),
+		zap.Strings("sent", rep.Sent),
+		zap.Strings("acknowledged", rep.Acknowledged),
+		zap.Bool("final", rep.Final),
+	}
+	if len(rep.Notes) > 0 {
+		fields = append(fields, zap.Strings("notes", rep.Notes))
+	}
+	switch {
+	case rep.Refused != "":
+		log.Warn("management message refused", append(fields, zap.String("reason", rep.Refused))...)
+	case rep.Unenrolled:
+		log.Warn("device unenrolled itself", fields...)
+	default:
+		log.Info("management message", fields...)
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", syncml.ContentType)
+	hdr.Set("Content-Length", strconv.Itoa(len(reply.Body)))
+	hdr.Set("Cache-Control", "no-store, no-transform")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(reply.Body)
+	return nil
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	mdm_omadm [<matcher>]
+//
+// Authentication (management_auth), message limits and the device CA come
+// from the mdm global option. The site should request client certificates:
+//
+//	tls {
+//		client_auth {
+//			mode verify_if_given
+//			trust_pool mdm_device_ca
+//		}
+//	}
+func (h *OMADM) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	return noOptions(d)
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*OMADM)(nil)
+	_ caddyhttp.MiddlewareHandler = (*OMADM)(nil)
+	_ caddyfile.Unmarshaler       = (*OMADM)(nil)
+)
