@@ -195,6 +195,9 @@ func cliShow() *cobra.Command {
 				for _, k := range sortedKeys(d.Inventory.Nodes) {
 					fmt.Fprintf(w, "  %s\t%s\n", k, d.Inventory.Nodes[k])
 				}
+				for _, k := range sortedKeys(d.Inventory.Events) {
+					fmt.Fprintf(w, "  event %s\t%s\n", k, d.Inventory.Events[k])
+				}
 				for _, a := range d.Inventory.Alerts {
 					fmt.Fprintf(w, "  alert %s\t%s %s (%s)\n", a.Code, a.Type, a.Data, a.At.Format(time.RFC3339))
 				}

@@ -256,14 +256,26 @@ func result(c *syncml.Command, it *syncml.Item) store.Result {
 func (x *exchange) applyAlert(c *syncml.Command) {
 	switch c.Data {
 	case syncml.AlertClientInitiated, syncml.AlertServerInitiated, syncml.AlertNextMessage, syncml.AlertSessionAbort:
+	case syncml.AlertClientEvent:
+		// A state (LoginStatus: who is logged in), kept as its latest value.
+		for _, it := range c.Items {
+			typ := ""
+			if it.Meta != nil {
+				typ = it.Meta.Type
+			}
+			if x.inv.SetEvent(typ, it.Data) {
+				x.changedInventory()
+			}
+		}
 	default:
+		// Generic alerts are events: kept as a bounded history.
 		for _, it := range c.Items {
 			a := store.AlertRecord{Code: c.Data, Data: it.Data, At: x.now}
 			if it.Meta != nil {
 				a.Type = it.Meta.Type
 			}
 			x.inv.AddAlert(a)
-			x.invDirty = true
+			x.changedInventory()
 			if c.Data == syncml.AlertGeneric && a.Type == UnenrollmentAlertType {
 				x.unenroll("the user disconnected the device (unenrollment alert)")
 			}
@@ -309,11 +321,18 @@ func (x *exchange) applyInventory(c *syncml.Command) {
 			code = syncml.StatusBadRequest
 			continue
 		}
-		x.inv.Nodes[uri] = it.Data
-		x.inv.UpdatedAt = x.now
-		x.invDirty = true
+		if x.inv.Set(uri, it.Data) {
+			x.changedInventory()
+		}
 	}
 	x.status(c, code)
+}
+
+// changedInventory marks the inventory for writing; unchanged reports
+// (the same DevInfo every session) cost no write.
+func (x *exchange) changedInventory() {
+	x.inv.UpdatedAt = x.now
+	x.invDirty = true
 }
 
 // describe names a device command for the log.

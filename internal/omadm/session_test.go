@@ -48,8 +48,8 @@ func TestCaptureSession1(t *testing.T) {
 	if inv.Nodes["./DevInfo/Man"] != "VMware, Inc." || inv.Nodes["./DevInfo/Mod"] != "VMware7,1" || inv.Nodes["./DevInfo/DevId"] != deviceA {
 		t.Errorf("inventory %v", inv.Nodes)
 	}
-	if len(inv.Alerts) != 1 || inv.Alerts[0].Type != "com.microsoft/MDM/LoginStatus" || inv.Alerts[0].Data != "user" {
-		t.Errorf("alerts %+v", inv.Alerts)
+	if inv.Events["com.microsoft/MDM/LoginStatus"] != "user" {
+		t.Errorf("client events %+v", inv.Events)
 	}
 
 	// Message 2: Status 202 for both.
@@ -83,6 +83,10 @@ func TestCaptureUnenroll(t *testing.T) {
 	r, m := h.send(deviceB, capture.Read(t, "b-syncml-session2-unenroll.xml"))
 	if !r.Report.Unenrolled || headerStatus(t, m).Data != "200" || len(sentCommands(m)) != 0 || !m.Final {
 		t.Fatalf("unenroll reply %+v %+v", r.Report, m.Commands)
+	}
+	inv, _ := h.srv.Store.Inventory(context.Background(), deviceB)
+	if len(inv.Alerts) != 1 || inv.Alerts[0].Code != "1226" || inv.Alerts[0].Type != UnenrollmentAlertType {
+		t.Errorf("generic alerts %+v", inv.Alerts)
 	}
 	dev, _ := h.srv.Store.Device(context.Background(), deviceB)
 	if dev.State != store.StateUnenrolled || !strings.Contains(dev.StateReason, "unenrollment") {

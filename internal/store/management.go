@@ -76,11 +76,36 @@ type Queue struct {
 }
 
 // Inventory is what a device reported of itself: node values (./DevInfo/*
-// from package 1, and any other Replace/Add it sent), and recent alerts.
+// from package 1, and any other Replace/Add it sent), the latest value of
+// each client event (Alert 1224, e.g. LoginStatus), and recent generic
+// alerts (Alert 1226).
 type Inventory struct {
 	Nodes     map[string]string `json:"nodes"`
+	Events    map[string]string `json:"events,omitempty"`
 	Alerts    []AlertRecord     `json:"alerts,omitempty"`
 	UpdatedAt time.Time         `json:"updated_at"`
+}
+
+// Set records a node value and reports whether it changed.
+func (inv *Inventory) Set(uri, value string) bool {
+	if old, ok := inv.Nodes[uri]; ok && old == value {
+		return false
+	}
+	inv.Nodes[uri] = value
+	return true
+}
+
+// SetEvent records the latest value of a client event type and reports
+// whether it changed.
+func (inv *Inventory) SetEvent(typ, value string) bool {
+	if inv.Events == nil {
+		inv.Events = map[string]string{}
+	}
+	if old, ok := inv.Events[typ]; ok && old == value {
+		return false
+	}
+	inv.Events[typ] = value
+	return true
 }
 
 // AlertRecord is one generic or client event alert.
