@@ -29,6 +29,7 @@ func init() {
 //	GET    /mdm/devices/<id>/commands            commands with status and results
 //	GET    /mdm/devices/<id>/commands/<cmd>      one command
 //	DELETE /mdm/devices/<id>/commands/<cmd>      cancel a queued command
+//	GET    /mdm/devices/<id>/trace               latest exchanges (trace_exchanges)
 //
 // Errors are {"error": "..."} with the HTTP status that fits. Device
 // secrets never leave the server.
@@ -80,6 +81,8 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 		return a.only(r, http.MethodGet, func() error { return a.listDevices(w, r, app) })
 	case len(parts) == 2:
 		return a.only(r, http.MethodGet, func() error { return a.showDevice(w, r, app, parts[1]) })
+	case len(parts) == 3 && parts[2] == "trace":
+		return a.only(r, http.MethodGet, func() error { return a.showTrace(w, r, app, parts[1]) })
 	case len(parts) == 3 && parts[2] == "commands":
 		switch r.Method {
 		case http.MethodGet:
@@ -295,6 +298,17 @@ func (a *AdminAPI) cancel(w http.ResponseWriter, r *http.Request, app *App, id, 
 	}
 	app.logger.Info("command canceled", zap.String("device_id", id), zap.String("command_id", cmdID))
 	return writeJSON(w, http.StatusOK, cmd)
+}
+
+func (a *AdminAPI) showTrace(w http.ResponseWriter, r *http.Request, app *App, id string) error {
+	if _, err := a.device(r, app, id); err != nil {
+		return err
+	}
+	t, err := app.store.Trace(r.Context(), id)
+	if err != nil {
+		return apiError(http.StatusInternalServerError, "%v", err)
+	}
+	return writeJSON(w, http.StatusOK, t)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) error {

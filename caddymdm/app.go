@@ -82,6 +82,12 @@ type App struct {
 	// Largest object a device may send in chunks, in bytes. Default: 4 MiB.
 	MaxObjectSize int `json:"max_object_size,omitempty"`
 
+	// Keep the last N enrollment and management exchanges of every device,
+	// secrets redacted, readable with `caddy mdm trace` and the admin API.
+	// Default 0: off (each kept exchange costs a storage write). The same
+	// exchanges are always logged at debug level.
+	TraceExchanges int `json:"trace_exchanges,omitempty"`
+
 	// OMA-DM connection retries (w7 APPLICATION).
 	Retry *RetryConfig `json:"retry,omitempty"`
 	// DMClient poll schedule of Windows 10/11.
@@ -200,6 +206,9 @@ func (a *App) Validate() error {
 	if a.MaxBodySize < 0 {
 		return errors.New("mdm max_body_size must be positive")
 	}
+	if a.TraceExchanges < 0 || a.TraceExchanges > 1000 {
+		return errors.New("mdm trace_exchanges must be 0 to 1000")
+	}
 	return nil
 }
 
@@ -227,6 +236,18 @@ func (a *App) endpoints(r *http.Request) enroll.Endpoints {
 		Policy:     pick(a.PolicyURL, PolicyPath),
 		Enrollment: pick(a.EnrollmentURL, EnrollmentPath),
 		Management: pick(a.ManagementURL, ManagementPath),
+	}
+}
+
+// trace keeps an exchange in the device's trace when tracing is on. A
+// failure to keep it is logged, never passed on to the device.
+func (a *App) trace(r *http.Request, deviceID, kind string, status int, req, resp string) {
+	if a.TraceExchanges <= 0 || deviceID == "" {
+		return
+	}
+	ex := store.Exchange{At: time.Now(), Kind: kind, Status: status, Request: req, Response: resp}
+	if err := a.store.AppendTrace(r.Context(), deviceID, ex, a.TraceExchanges); err != nil {
+		a.logger.Error("keeping the device trace", zap.String("device_id", deviceID), zap.Error(err))
 	}
 }
 

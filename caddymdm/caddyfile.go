@@ -115,6 +115,7 @@ func noOptions(d *caddyfile.Dispenser) error {
 //		management_auth        certificate|digest|either
 //		max_message_size       <bytes>
 //		max_object_size        <bytes>
+//		trace_exchanges        <n>
 //		retry {
 //			count           <n>
 //			initial_backoff <duration>
@@ -178,6 +179,8 @@ func parseGlobalMDM(d *caddyfile.Dispenser, _ any) (any, error) {
 			err = intArg(d, &app.MaxMessageSize)
 		case "max_object_size":
 			err = intArg(d, &app.MaxObjectSize)
+		case "trace_exchanges":
+			err = intArg(d, &app.TraceExchanges)
 		case "storage":
 			app.StorageRaw, err = parseStorage(d)
 		case "auth":

@@ -41,11 +41,12 @@ localhost:2019). Every subcommand takes --json for machine-readable output.
   caddy mdm send <device-id> --replace A=1 --replace B=2 --atomic
   caddy mdm send <device-id> --raw command.xml   (one SyncML command; - for stdin)
   caddy mdm commands <device-id>
-  caddy mdm cancel <device-id> <command-id>`,
+  caddy mdm cancel <device-id> <command-id>
+  caddy mdm trace <device-id>     (needs trace_exchanges in the mdm global option)`,
 		CobraFunc: func(cmd *cobra.Command) {
 			cmd.PersistentFlags().String("address", "", "Address of the administration API listener")
 			cmd.PersistentFlags().Bool("json", false, "Print JSON instead of text")
-			cmd.AddCommand(cliDevices(), cliShow(), cliSend(), cliCommands(), cliCancel())
+			cmd.AddCommand(cliDevices(), cliShow(), cliSend(), cliCommands(), cliCancel(), cliTrace())
 		},
 	})
 }
@@ -342,6 +343,34 @@ func cliCancel() *cobra.Command {
 				return err
 			}
 			return c.print(raw, func(w *tabwriter.Writer) { fmt.Fprintf(w, "canceled %s\n", args[1]) })
+		},
+	}
+}
+
+func cliTrace() *cobra.Command {
+	return &cobra.Command{
+		Use:   "trace <device-id>",
+		Short: "Shows a device's latest exchanges, secrets redacted",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newCLI(cmd)
+			if err != nil {
+				return err
+			}
+			var t store.Trace
+			raw, err := c.call(http.MethodGet, devicePath(args[0])+"/trace", nil, &t)
+			if err != nil {
+				return err
+			}
+			if len(t.Exchanges) == 0 && !c.asJSON {
+				fmt.Fprintln(c.out, "no exchanges kept: set trace_exchanges in the mdm global option")
+				return nil
+			}
+			return c.print(raw, func(w *tabwriter.Writer) {
+				for _, ex := range t.Exchanges {
+					fmt.Fprintf(w, "=== %s %s (HTTP %d)\n--> %s\n<-- %s\n", ex.At.Format(time.RFC3339Nano), ex.Kind, ex.Status, ex.Request, ex.Response)
+				}
+			})
 		},
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/caddy-mdm/caddy-mdm/internal/omadm"
 	"github.com/caddy-mdm/caddy-mdm/internal/syncml"
+	"github.com/caddy-mdm/caddy-mdm/internal/trace"
 )
 
 func init() {
@@ -81,6 +82,7 @@ func (h *OMADM) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	if int64(len(body)) > h.app.MaxBodySize {
 		return refuse(http.StatusRequestEntityTooLarge, "message larger than "+strconv.FormatInt(h.app.MaxBodySize, 10)+" bytes")
 	}
+	log.Debug("request", zap.String("body", trace.SyncML(body)))
 	req := omadm.Request{Body: body, ServerURL: h.app.endpoints(r).Management}
 	if r.TLS != nil {
 		req.PeerCertificates = r.TLS.PeerCertificates
@@ -126,6 +128,12 @@ func (h *OMADM) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	hdr.Set("Cache-Control", "no-store, no-transform")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(reply.Body)
+	redactedReply := trace.SyncML(reply.Body)
+	log.Debug("response", zap.String("body", redactedReply))
+	if rep.KnownDevice {
+		// Never for unknown IDs: a stranger must not create storage.
+		h.app.trace(r, rep.DeviceID, "management", http.StatusOK, trace.SyncML(body), redactedReply)
+	}
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-mdm/caddy-mdm/internal/soap"
+	"github.com/caddy-mdm/caddy-mdm/internal/trace"
 )
 
 // soapExchange is one SOAP request being served: its trace ID, which ties the
@@ -25,6 +26,10 @@ type soapExchange struct {
 	logger  *zap.Logger
 	traceID string
 	env     *soap.Envelope
+	reqBody []byte
+	// status and respBody are what was answered, for the device trace.
+	status   int
+	respBody []byte
 }
 
 // errTooLarge marks a body over the app's limit.
@@ -49,6 +54,8 @@ func readSOAP(w http.ResponseWriter, r *http.Request, logger *zap.Logger, maxBod
 		x.fault(soap.NewFault(soap.MessageFormat, err, "The request body could not be read within %d bytes.", maxBody))
 		return x, false
 	}
+	x.logger.Debug("request", zap.String("body", trace.SOAP(body)))
+	x.reqBody = body
 	env, err := soap.Parse(body)
 	if err != nil {
 		x.fault(soap.NewFault(soap.MessageFormat, err, "The request is not a well-formed SOAP envelope."))
@@ -69,7 +76,18 @@ func (x *soapExchange) peerCertificates() []*x509.Certificate {
 
 // respond writes a 200 SOAP response with an exact Content-Length.
 func (x *soapExchange) respond(body []byte) {
-	writeSOAP(x.w, http.StatusOK, body)
+	x.write(http.StatusOK, body)
+}
+
+func (x *soapExchange) write(status int, body []byte) {
+	x.status, x.respBody = status, body
+	x.logger.Debug("response", zap.Int("status", status), zap.String("body", trace.SOAP(body)))
+	writeSOAP(x.w, status, body)
+}
+
+// traced returns the redacted request and response, for the device trace.
+func (x *soapExchange) traced() (int, string, string) {
+	return x.status, trace.SOAP(x.reqBody), trace.SOAP(x.respBody)
 }
 
 // fault answers err as an MS-MDE2 SOAP fault and logs the reason, including
@@ -97,7 +115,7 @@ func (x *soapExchange) fault(err error) {
 		fields = append(fields, zap.String("user", x.env.Security.Username))
 	}
 	x.logger.Warn("request refused", fields...)
-	writeSOAP(x.w, status, f.Envelope(relates, x.traceID))
+	x.write(status, f.Envelope(relates, x.traceID))
 }
 
 func writeSOAP(w http.ResponseWriter, status int, body []byte) {

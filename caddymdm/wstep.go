@@ -73,6 +73,8 @@ func (h *WSTEP) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	}
 	x.logger.Info("device enrolled", fields...)
 	x.respond(body)
+	status, req, resp := x.traced()
+	h.app.trace(r, dev.DeviceID, "enrollment", status, req, resp)
 	return nil
 }
 

@@ -152,6 +152,13 @@ func TestManagementEndToEnd(t *testing.T) {
 	if out, err := s.cli("show", deviceA); err != nil || !strings.Contains(out, "VMware, Inc.") || !strings.Contains(out, "Last seen") {
 		t.Errorf("caddy mdm show: %v\n%s", err, out)
 	}
+	// The quickstart keeps a trace of every exchange, secrets redacted (P16).
+	out, err = s.cli("trace", deviceA)
+	secret := appAuth(a.doc, "APPSRV").Value("AAUTHSECRET")
+	if err != nil || strings.Count(out, "=== ") != 4 || !strings.Contains(out, "10.0.19043.2364") ||
+		!strings.Contains(out, `name="AAUTHSECRET" value="REDACTED"`) || strings.Contains(out, secret) || strings.Contains(out, quickstartPassword) {
+		t.Errorf("caddy mdm trace (want 1 enrollment + 3 management exchanges, redacted): %v\n%s", err, out)
+	}
 	r = s.admin(http.MethodGet, "/mdm/devices/"+deviceA, "")
 	if !bytes.Contains(r.body, []byte(`"REDACTED"`)) || bytes.Contains(r.body, []byte(appAuth(a.doc, "APPSRV").Value("AAUTHSECRET"))) {
 		t.Error("admin API shows device secrets")

@@ -76,7 +76,9 @@ type Reply struct {
 // Report summarizes an exchange. It holds no secret.
 type Report struct {
 	DeviceID, SessionID, MsgID string
-	NewSession                 bool
+	// KnownDevice is set once the device was found in the store.
+	KnownDevice bool
+	NewSession  bool
 	// Auth is certificate or digest; empty when refused.
 	Auth         string
 	HeaderStatus int
@@ -136,6 +138,7 @@ func (s *Server) Handle(ctx context.Context, req Request) (*Reply, error) {
 	} else if err != nil {
 		return nil, err
 	}
+	x.report.KnownDevice = true
 	if err := x.loadSession(ctx); err != nil {
 		return nil, err
 	}

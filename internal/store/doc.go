@@ -9,6 +9,7 @@
 //	mdm/devices/<DeviceID>/queue.json           pending commands, in order (Queue)
 //	mdm/devices/<DeviceID>/commands/<ID>.json   finished commands with status and results
 //	mdm/devices/<DeviceID>/session.json         the OMA-DM session in progress (Session)
+//	mdm/devices/<DeviceID>/trace.json           latest exchanges, redacted (Trace; opt-in)
 //
 // Device IDs become key segments, so only IDs that ValidDeviceID accepts are
 // ever stored. Each key is written with one Store call, which the storage
