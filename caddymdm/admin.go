@@ -30,6 +30,8 @@ func init() {
 //	GET    /mdm/devices/<id>/commands/<cmd>      one command
 //	DELETE /mdm/devices/<id>/commands/<cmd>      cancel a queued command
 //	GET    /mdm/devices/<id>/trace               latest exchanges (trace_exchanges)
+//	POST   /mdm/devices/<id>/unenroll            queue Unenroll; retired when delivered
+//	POST   /mdm/devices/<id>/retire              retire now ({"reason": "..."})
 //
 // Errors are {"error": "..."} with the HTTP status that fits. Device
 // secrets never leave the server.
@@ -81,6 +83,10 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 		return a.only(r, http.MethodGet, func() error { return a.listDevices(w, r, app) })
 	case len(parts) == 2:
 		return a.only(r, http.MethodGet, func() error { return a.showDevice(w, r, app, parts[1]) })
+	case len(parts) == 3 && parts[2] == "unenroll":
+		return a.only(r, http.MethodPost, func() error { return a.unenroll(w, r, app, parts[1]) })
+	case len(parts) == 3 && parts[2] == "retire":
+		return a.only(r, http.MethodPost, func() error { return a.retire(w, r, app, parts[1]) })
 	case len(parts) == 3 && parts[2] == "trace":
 		return a.only(r, http.MethodGet, func() error { return a.showTrace(w, r, app, parts[1]) })
 	case len(parts) == 3 && parts[2] == "commands":
@@ -298,6 +304,48 @@ func (a *AdminAPI) cancel(w http.ResponseWriter, r *http.Request, app *App, id, 
 	}
 	app.logger.Info("command canceled", zap.String("device_id", id), zap.String("command_id", cmdID))
 	return writeJSON(w, http.StatusOK, cmd)
+}
+
+func (a *AdminAPI) unenroll(w http.ResponseWriter, r *http.Request, app *App, id string) error {
+	if _, err := a.device(r, app, id); err != nil {
+		return err
+	}
+	cmd, err := app.management.Unenroll(r.Context(), id)
+	switch {
+	case errors.Is(err, omadm.ErrDeviceNotActive):
+		return apiError(http.StatusConflict, "%v", err)
+	case err != nil:
+		return apiError(http.StatusInternalServerError, "%v", err)
+	}
+	app.logger.Info("unenrollment queued", zap.String("device_id", id), zap.String("command_id", cmd.ID))
+	return writeJSON(w, http.StatusAccepted, cmd)
+}
+
+// RetireRequest is the optional body of a retire call.
+type RetireRequest struct {
+	Reason string `json:"reason,omitempty"`
+}
+
+func (a *AdminAPI) retire(w http.ResponseWriter, r *http.Request, app *App, id string) error {
+	if _, err := a.device(r, app, id); err != nil {
+		return err
+	}
+	var req RetireRequest
+	if r.ContentLength != 0 {
+		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
+			return apiError(http.StatusBadRequest, "retire JSON: %v", err)
+		}
+	}
+	reason := "retired by an admin"
+	if req.Reason != "" {
+		reason += ": " + req.Reason
+	}
+	dev, err := app.management.Retire(r.Context(), id, reason)
+	if err != nil {
+		return apiError(http.StatusInternalServerError, "%v", err)
+	}
+	app.logger.Warn("device retired", zap.String("device_id", id), zap.String("reason", reason))
+	return writeJSON(w, http.StatusOK, dev.Redacted())
 }
 
 func (a *AdminAPI) showTrace(w http.ResponseWriter, r *http.Request, app *App, id string) error {

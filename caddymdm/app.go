@@ -63,8 +63,14 @@ type App struct {
 
 	// Lifetime of device certificates. Default: 365 days.
 	CertificateValidity caddy.Duration `json:"certificate_validity,omitempty"`
-	// Renewal period announced in the enrollment policy. Default: 42 days.
+	// How long before expiry a device certificate may be renewed (announced
+	// in the policy and the provisioning document). Default: 42 days.
 	RenewalPeriod caddy.Duration `json:"renewal_period,omitempty"`
+	// How long a device waits between failed renewal attempts. Default: 4 days.
+	RenewalRetryInterval caddy.Duration `json:"renewal_retry_interval,omitempty"`
+	// Turns off automatic renewal (ROBO); devices then renew with the user's
+	// credentials.
+	DisableROBO bool `json:"disable_robo,omitempty"`
 	// Smallest RSA key accepted in a CSR, in bits. Default: 2048.
 	MinKeyLength int `json:"min_key_length,omitempty"`
 	// Highest EnrollmentVersion answered by discovery. Default: 5.0.
@@ -168,6 +174,8 @@ func (a *App) Provision(ctx caddy.Context) error {
 		MaxEnrollmentVersion: a.MaxEnrollmentVersion,
 		MinKeyLength:         a.MinKeyLength,
 		RenewalPeriod:        time.Duration(a.RenewalPeriod),
+		RenewRetryInterval:   time.Duration(a.RenewalRetryInterval),
+		DisableROBO:          a.DisableROBO,
 		Retry:                a.Retry.retry(),
 		Poll:                 a.Poll.poll(),
 		WP8:                  wp8.mode,

@@ -109,6 +109,8 @@ func noOptions(d *caddyfile.Dispenser) error {
 //		}
 //		certificate_validity   <duration>
 //		renewal_period         <duration>
+//		renewal_retry_interval <duration>
+//		disable_robo
 //		min_key_length         <bits>
 //		max_enrollment_version <major.minor>
 //		max_body_size          <bytes>
@@ -167,6 +169,13 @@ func parseGlobalMDM(d *caddyfile.Dispenser, _ any) (any, error) {
 			err = durationArg(d, &app.CertificateValidity)
 		case "renewal_period":
 			err = durationArg(d, &app.RenewalPeriod)
+		case "renewal_retry_interval":
+			err = durationArg(d, &app.RenewalRetryInterval)
+		case "disable_robo":
+			if d.NextArg() {
+				return nil, d.ArgErr()
+			}
+			app.DisableROBO = true
 		case "min_key_length":
 			err = intArg(d, &app.MinKeyLength)
 		case "max_body_size":

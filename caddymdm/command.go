@@ -42,11 +42,13 @@ localhost:2019). Every subcommand takes --json for machine-readable output.
   caddy mdm send <device-id> --raw command.xml   (one SyncML command; - for stdin)
   caddy mdm commands <device-id>
   caddy mdm cancel <device-id> <command-id>
-  caddy mdm trace <device-id>     (needs trace_exchanges in the mdm global option)`,
+  caddy mdm trace <device-id>     (needs trace_exchanges in the mdm global option)
+  caddy mdm unenroll <device-id>  (Unenroll in the next session; retired when delivered)
+  caddy mdm retire <device-id> [--reason TEXT]   (now: lost or stolen devices)`,
 		CobraFunc: func(cmd *cobra.Command) {
 			cmd.PersistentFlags().String("address", "", "Address of the administration API listener")
 			cmd.PersistentFlags().Bool("json", false, "Print JSON instead of text")
-			cmd.AddCommand(cliDevices(), cliShow(), cliSend(), cliCommands(), cliCancel(), cliTrace())
+			cmd.AddCommand(cliDevices(), cliShow(), cliSend(), cliCommands(), cliCancel(), cliTrace(), cliUnenroll(), cliRetire())
 		},
 	})
 }
@@ -373,6 +375,53 @@ func cliTrace() *cobra.Command {
 			})
 		},
 	}
+}
+
+func cliUnenroll() *cobra.Command {
+	return &cobra.Command{
+		Use:   "unenroll <device-id>",
+		Short: "Unenrolls a device in its next session, then retires it",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newCLI(cmd)
+			if err != nil {
+				return err
+			}
+			var out store.Command
+			raw, err := c.call(http.MethodPost, devicePath(args[0])+"/unenroll", nil, &out)
+			if err != nil {
+				return err
+			}
+			return c.print(raw, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "queued %s (%s): %s is retired when it is delivered\n", out.ID, describeSpec(&out.Spec), args[0])
+			})
+		},
+	}
+}
+
+func cliRetire() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "retire <device-id> [--reason TEXT]",
+		Short: "Retires a device now: its certificate and credentials stop working",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newCLI(cmd)
+			if err != nil {
+				return err
+			}
+			reason, _ := cmd.Flags().GetString("reason")
+			var out store.Device
+			raw, err := c.call(http.MethodPost, devicePath(args[0])+"/retire", RetireRequest{Reason: reason}, &out)
+			if err != nil {
+				return err
+			}
+			return c.print(raw, func(w *tabwriter.Writer) {
+				fmt.Fprintf(w, "%s is %s (%s)\n", out.DeviceID, out.State, out.StateReason)
+			})
+		},
+	}
+	cmd.Flags().String("reason", "", "Why, for the record")
+	return cmd
 }
 
 // describeSpec is a one-line description of a command.

@@ -71,10 +71,18 @@ func (h *WSTEP) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 		x.logger.Warn("CSR device ID differs from AdditionalContext DeviceID",
 			zap.String("csr_device_id", issued.CSRDeviceID), zap.String("device_id", dev.DeviceID))
 	}
-	x.logger.Info("device enrolled", fields...)
+	msg := "device enrolled"
+	if issued.Renewed {
+		msg = "certificate renewed"
+	}
+	x.logger.Info(msg, fields...)
 	x.respond(body)
 	status, req, resp := x.traced()
-	h.app.trace(r, dev.DeviceID, "enrollment", status, req, resp)
+	kind := "enrollment"
+	if issued.Renewed {
+		kind = "renewal"
+	}
+	h.app.trace(r, dev.DeviceID, kind, status, req, resp)
 	return nil
 }
 

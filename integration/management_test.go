@@ -40,6 +40,11 @@ func enrollDevice(t *testing.T, s *server, file, id string) *enrolledDevice {
 	csr := testpki.NewCSR(t, key, "ignored")
 	req := asQuickstartUser(t, file)
 	req = bytes.Replace(req, []byte(base64.StdEncoding.EncodeToString(capture.CSR(t, file))), []byte(base64.StdEncoding.EncodeToString(csr)), 1)
+	if id == deviceB {
+		// The captured devices are clones of one VM and share a HWDevID;
+		// enrolling B as is would retire A as the same hardware re-enrolling.
+		req = bytes.Replace(req, []byte("3B3ED6D0EA88CBFCF37D36F90F22FE61172348C0162FC3840D6703149870CE76"), []byte("B0000000000000000000000000000000000000000000000000000000000000B0"), 1)
+	}
 	r := s.postSOAP("/EnrollmentServer/Enrollment.svc", req)
 	if r.StatusCode != http.StatusOK {
 		t.Fatalf("enroll %s: %d %s", id, r.StatusCode, r.body)

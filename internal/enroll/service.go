@@ -42,9 +42,15 @@ type Service struct {
 	// MinKeyLength is the smallest RSA modulus accepted, in bits (ECDSA keys
 	// need at least P-256).
 	MinKeyLength int
-	// RenewalPeriod is announced in the policy; renewal itself is not offered
-	// in the provisioning document until the server implements it.
+	// RenewalPeriod is how long before expiry a certificate may be renewed,
+	// announced in the policy and the provisioning document.
 	RenewalPeriod time.Duration
+	// RenewRetryInterval is how long a device waits between failed renewal
+	// attempts (whole days on the wire).
+	RenewRetryInterval time.Duration
+	// DisableROBO turns off automatic renewal (Renew On Behalf Of): devices
+	// then renew only when a user provides credentials.
+	DisableROBO bool
 
 	Retry      provdoc.Retry
 	Poll       provdoc.Poll
@@ -79,6 +85,7 @@ const (
 	DefaultMaxEnrollmentVersion = "5.0"
 	DefaultMinKeyLength         = 2048
 	DefaultRenewalPeriod        = 42 * 24 * time.Hour
+	DefaultRenewRetryInterval   = 4 * 24 * time.Hour
 )
 
 // Validate fills defaults and checks that the service can run.
@@ -107,6 +114,15 @@ func (s *Service) Validate() error {
 	}
 	if s.RenewalPeriod == 0 {
 		s.RenewalPeriod = DefaultRenewalPeriod
+	}
+	if s.RenewRetryInterval == 0 {
+		s.RenewRetryInterval = DefaultRenewRetryInterval
+	}
+	if s.RenewalPeriod < 24*time.Hour || s.RenewRetryInterval < 24*time.Hour {
+		errs = append(errs, errors.New("renewal period and renewal retry interval are whole days on the wire: at least 1d"))
+	}
+	if s.Issuer != nil && s.Issuer.Validity > 0 && s.RenewalPeriod >= s.Issuer.Validity {
+		errs = append(errs, fmt.Errorf("renewal period %v must be shorter than the certificate validity %v", s.RenewalPeriod, s.Issuer.Validity))
 	}
 	if s.Retry == (provdoc.Retry{}) {
 		s.Retry = DefaultRetry

@@ -9,13 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/beevik/etree"
 
 	"github.com/caddy-mdm/caddy-mdm/internal/issuer"
 	"github.com/caddy-mdm/caddy-mdm/internal/pkcs10"
-	"github.com/caddy-mdm/caddy-mdm/internal/provdoc"
 	"github.com/caddy-mdm/caddy-mdm/internal/soap"
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
 )
@@ -29,12 +27,14 @@ type Issued struct {
 	RequestSubjectCN string
 	// CSRDeviceID is the device ID repeated in the CSR extension, if any.
 	CSRDeviceID string
+	// Renewed is set for a renewal (RequestType Renew).
+	Renewed bool
 }
 
-// RequestToken handles an MS-WSTEP RequestSecurityToken of type Issue:
-// authenticate, check the CSR, sign the client certificate, build the
-// provisioning document, store the device, answer. Nothing is stored unless
-// every step before the store succeeded.
+// RequestToken handles an MS-WSTEP RequestSecurityToken: Issue
+// (authenticate, check the CSR, sign the client certificate, build the
+// provisioning document, store the device, answer) or Renew. Nothing is
+// stored unless every step before the store succeeded.
 func (s *Service) RequestToken(ctx context.Context, env *soap.Envelope, creds Credentials, ep Endpoints) ([]byte, *Issued, error) {
 	if env.Action != soap.ActionRequestToken || env.Body.Tag != "RequestSecurityToken" {
 		return nil, nil, soap.NewFault(soap.MessageFormat, nil,
@@ -46,15 +46,23 @@ func (s *Service) RequestToken(ctx context.Context, env *soap.Envelope, creds Cr
 	}
 	switch rt := soap.Text(soap.Child(rst, "RequestType")); rt {
 	case soap.RequestTypeIssue:
-	case soap.RequestTypeRenew, soap.RequestTypeRecovery:
-		// The provisioning document does not advertise renewal (no
-		// CertificateStore/My/WSTEP/Renew), so no device asks for it.
-		return nil, nil, soap.NewFault(soap.NotEligibleToRenew, nil,
-			"This server does not renew certificates; enroll the device again.")
+		return s.issue(ctx, env, creds, ep)
+	case soap.RequestTypeRenew:
+		return s.renew(ctx, env, creds, ep)
+	case soap.RequestTypeRecovery:
+		// Recovery re-keys a device whose certificate is gone; this server
+		// asks such a device to enroll again instead.
+		return nil, nil, soap.NewFault(soap.NotEligibleToRenew, errors.New("recovery requested"),
+			"Certificate recovery is not supported; enroll the device again.")
 	default:
 		return nil, nil, soap.NewFault(soap.MessageFormat, nil, "RequestType %q is not supported.", rt)
 	}
+}
 
+// issue handles RequestType Issue: a first enrollment, or a re-enrollment
+// that replaces the device's earlier record.
+func (s *Service) issue(ctx context.Context, env *soap.Envelope, creds Credentials, ep Endpoints) ([]byte, *Issued, error) {
+	rst := env.Body
 	user, err := s.Auth.Authenticate(ctx, creds)
 	if err != nil {
 		return nil, nil, soap.NewFault(soap.Authentication, err, "The credentials were not accepted.")
@@ -121,7 +129,7 @@ func (s *Service) RequestToken(ctx context.Context, env *soap.Envelope, creds Cr
 	if err != nil {
 		return nil, nil, soap.NewFault(soap.EnrollmentServer, err, "The server could not build the provisioning document.")
 	}
-	if err := s.Store.PutDevice(ctx, dev); err != nil {
+	if err := s.record(ctx, dev, now); err != nil {
 		return nil, nil, soap.NewFault(soap.EnrollmentServer, err, "The server could not record the enrollment.")
 	}
 
@@ -225,53 +233,6 @@ func (s *Service) newDigestSecrets(deviceID string) (store.DigestSecrets, error)
 	}
 	d.ServerName = deviceID
 	return d, nil
-}
-
-func (s *Service) provisioningDocument(dev *store.Device, cert *x509.Certificate, subject issuer.Subject, ep Endpoints) ([]byte, error) {
-	ca := s.Issuer.CA
-	d := &provdoc.Document{
-		Flavour:          provdoc.Windows10,
-		DeviceEnrollment: dev.EnrollmentType == "Device",
-		Root:             ca.Root,
-		Intermediates:    ca.Intermediates,
-		Client:           cert,
-		ClientSubject:    subject.String(),
-		ProviderID:       s.ProviderID,
-		Name:             s.DisplayName,
-		ServerURL:        ep.Management,
-		Retry:            s.Retry,
-		ClientAuth:       provdoc.Digest{Secret: dev.Digest.ClientSecret, Nonce: dev.Digest.ClientNonce},
-		ServerAuth:       provdoc.Digest{Name: dev.Digest.ServerName, Secret: dev.Digest.ServerSecret, Nonce: dev.Digest.ServerNonce},
-		EntDMID:          dev.DeviceID,
-		Poll:             s.Poll,
-	}
-	if dev.WindowsPhone8 {
-		d.Flavour = provdoc.WindowsPhone8
-		d.OmaDmRetry = s.OmaDmRetry
-		d.EnterpriseApp = s.EnterpriseApp
-	}
-	return d.Bytes()
-}
-
-// tokenResponse wraps the provisioning document in a
-// RequestSecurityTokenResponseCollection.
-func tokenResponse(relatesTo string, doc []byte, now time.Time) []byte {
-	r := soap.NewResponse(soap.ActionRequestTokenResp, relatesTo)
-	r.AddTimestamp(now, 5*time.Minute)
-	coll := r.Body.CreateElement("RequestSecurityTokenResponseCollection")
-	coll.CreateAttr("xmlns", soap.NSTrust)
-	rstr := coll.CreateElement("RequestSecurityTokenResponse")
-	rstr.CreateElement("TokenType").SetText(soap.TokenTypeDeviceEnroll)
-	rstr.CreateElement("DispositionMessage").CreateAttr("xmlns", soap.NSEnrollment)
-	bst := rstr.CreateElement("RequestedSecurityToken").CreateElement("BinarySecurityToken")
-	bst.CreateAttr("ValueType", soap.ValueTypeProvisionDoc)
-	bst.CreateAttr("EncodingType", soap.EncodingTypeBase64Binary)
-	bst.CreateAttr("xmlns", soap.NSSecurity)
-	bst.SetText(base64.StdEncoding.EncodeToString(doc))
-	id := rstr.CreateElement("RequestID")
-	id.CreateAttr("xmlns", soap.NSEnrollment)
-	id.SetText("0")
-	return r.Bytes()
 }
 
 func stripSpace(s string) string {

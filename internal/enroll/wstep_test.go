@@ -194,6 +194,12 @@ func checkEnrollment(t *testing.T, s *testService, csrDER, resp []byte, issued *
 	if doc.Child("Registry") != nil || doc.Child("EnterpriseAppManagement") != nil {
 		t.Error("Windows Phone 8 nodes in a Windows 10 document")
 	}
+	// Renewal is advertised (P12).
+	renew := doc.Find("CertificateStore", "My", "WSTEP", "Renew")
+	if renew.Value("ROBOSupport") != "true" || renew.Value("RenewPeriod") != "42" || renew.Value("RetryInterval") != "4" ||
+		renew.Value("ServerURL") != testEndpoints.Enrollment {
+		t.Errorf("renewal settings %+v", renew)
+	}
 
 	// The stored record.
 	if dev.User != user || dev.Certificate.Thumbprint != certNode.Type ||
@@ -328,18 +334,19 @@ func TestFaultsStoreNothing(t *testing.T) {
 		req  string
 		code soap.FaultCode
 	}{
-		"wrong password":   {strings.Replace(a, ">demo</wsse:Password>", ">wrong</wsse:Password>", 1), soap.Authentication},
-		"unknown user":     {strings.Replace(a, ">demo@mdmwindows.com<", ">nobody@mdmwindows.com<", 1), soap.Authentication},
-		"no credentials":   {regexpCut(a, "<wsse:Security", "</wsse:Security>"), soap.Authentication},
-		"bad signature":    {string(replaceCSR(t, []byte(a), tampered)), soap.CertificateRequest},
-		"small key":        {string(replaceCSR(t, []byte(a), small)), soap.CertificateRequest},
-		"CSR not base64":   {string(replaceCSR(t, []byte(a), []byte("x"))), soap.CertificateRequest},
-		"CSR not PKCS#10":  {string(replaceCSR(t, []byte(a), []byte("not DER at all"))), soap.CertificateRequest},
-		"unknown action":   {strings.Replace(a, "enrollment/RST/wstep", "enrollment/RST/other", 1), soap.MessageFormat},
-		"no device ID":     {strings.Replace(a, `Name="DeviceID"`, `Name="Other"`, 1), soap.MessageFormat},
-		"bad device ID":    {strings.Replace(a, "1E08C6E95D8BB843B1278FF45BC60CC6</ac:Value>", "../../etc/passwd</ac:Value>", 1), soap.MessageFormat},
-		"bad request type": {strings.Replace(a, "200512/Issue", "200512/Validate", 1), soap.MessageFormat},
-		"renewal":          {strings.Replace(a, "200512/Issue", "200512/Renew", 1), soap.NotEligibleToRenew},
+		"wrong password":    {strings.Replace(a, ">demo</wsse:Password>", ">wrong</wsse:Password>", 1), soap.Authentication},
+		"unknown user":      {strings.Replace(a, ">demo@mdmwindows.com<", ">nobody@mdmwindows.com<", 1), soap.Authentication},
+		"no credentials":    {regexpCut(a, "<wsse:Security", "</wsse:Security>"), soap.Authentication},
+		"bad signature":     {string(replaceCSR(t, []byte(a), tampered)), soap.CertificateRequest},
+		"small key":         {string(replaceCSR(t, []byte(a), small)), soap.CertificateRequest},
+		"CSR not base64":    {string(replaceCSR(t, []byte(a), []byte("x"))), soap.CertificateRequest},
+		"CSR not PKCS#10":   {string(replaceCSR(t, []byte(a), []byte("not DER at all"))), soap.CertificateRequest},
+		"unknown action":    {strings.Replace(a, "enrollment/RST/wstep", "enrollment/RST/other", 1), soap.MessageFormat},
+		"no device ID":      {strings.Replace(a, `Name="DeviceID"`, `Name="Other"`, 1), soap.MessageFormat},
+		"bad device ID":     {strings.Replace(a, "1E08C6E95D8BB843B1278FF45BC60CC6</ac:Value>", "../../etc/passwd</ac:Value>", 1), soap.MessageFormat},
+		"bad request type":  {strings.Replace(a, "200512/Issue", "200512/Validate", 1), soap.MessageFormat},
+		"renew with PKCS10": {strings.Replace(a, "200512/Issue", "200512/Renew", 1), soap.CertificateRequest},
+		"recovery":          {strings.Replace(a, "200512/Issue", "200512/Recovery", 1), soap.NotEligibleToRenew},
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := newTestService(t, "ecdsa")

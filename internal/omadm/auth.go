@@ -46,8 +46,15 @@ func (x *exchange) authenticate(peer []*x509.Certificate) (authResult, error) {
 		return authResult{status: syncml.StatusForbidden, reason: "device is " + dev.State}, nil
 	}
 	if len(peer) > 0 && x.s.Auth != AuthDigest {
-		if err := x.s.verifyDeviceCertificate(dev, peer); err != nil {
+		usedNew, err := x.s.verifyDeviceCertificate(dev, peer)
+		if err != nil {
 			return authResult{status: syncml.StatusForbidden, reason: "client certificate: " + err.Error()}, nil
+		}
+		if usedNew && dev.PreviousCertificate != nil {
+			// The device uses its renewed certificate: the old one stops here.
+			dev.PreviousCertificate = nil
+			x.devDirty = true
+			x.report.Notes = append(x.report.Notes, "device switched to its renewed certificate; the previous one no longer authenticates")
 		}
 		return authResult{method: "certificate", status: syncml.StatusOK}, nil
 	}
@@ -91,8 +98,9 @@ func (x *exchange) challenge(status int, reason string) (authResult, error) {
 }
 
 // verifyDeviceCertificate checks that the leaf chains to the device CA for
-// client authentication and is the certificate issued to this device.
-func (s *Server) verifyDeviceCertificate(dev *store.Device, peer []*x509.Certificate) error {
+// client authentication and is the certificate issued to this device: its
+// current one (current is true), or during a renewal the one it replaces.
+func (s *Server) verifyDeviceCertificate(dev *store.Device, peer []*x509.Certificate) (current bool, err error) {
 	leaf := peer[0]
 	inter := x509.NewCertPool()
 	for _, c := range s.Intermediates {
@@ -107,10 +115,14 @@ func (s *Server) verifyDeviceCertificate(dev *store.Device, peer []*x509.Certifi
 		CurrentTime:   s.Now(),
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}); err != nil {
-		return fmt.Errorf("%q not from the device CA: %v", leaf.Subject.String(), err)
+		return false, fmt.Errorf("%q not from the device CA: %v", leaf.Subject.String(), err)
 	}
-	if tp := issuer.Thumbprint(leaf); tp != dev.Certificate.Thumbprint {
-		return fmt.Errorf("certificate %s (%s) was not issued to device %s", tp, leaf.Subject.String(), dev.DeviceID)
+	switch tp := issuer.Thumbprint(leaf); {
+	case tp == dev.Certificate.Thumbprint:
+		return true, nil
+	case dev.PreviousCertificate != nil && tp == dev.PreviousCertificate.Thumbprint:
+		return false, nil
+	default:
+		return false, fmt.Errorf("certificate %s (%s) was not issued to device %s", tp, leaf.Subject.String(), dev.DeviceID)
 	}
-	return nil
 }

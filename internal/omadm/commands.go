@@ -173,6 +173,10 @@ func toWire(spec *store.CommandSpec, start int) (*syncml.Command, map[string]int
 // Enqueue validates a command and appends it to the device's queue; it is
 // sent in the device's next session.
 func (s *Server) Enqueue(ctx context.Context, deviceID string, spec store.CommandSpec) (*store.Command, error) {
+	return s.enqueue(ctx, deviceID, spec, "")
+}
+
+func (s *Server) enqueue(ctx context.Context, deviceID string, spec store.CommandSpec, purpose string) (*store.Command, error) {
 	if err := ValidateSpec(&spec); err != nil {
 		return nil, err
 	}
@@ -196,12 +200,39 @@ func (s *Server) Enqueue(ctx context.Context, deviceID string, spec store.Comman
 	if err != nil {
 		return nil, err
 	}
-	cmd := &store.Command{ID: id, DeviceID: deviceID, Spec: spec, State: store.CommandQueued, CreatedAt: s.Now()}
+	cmd := &store.Command{ID: id, DeviceID: deviceID, Spec: spec, Purpose: purpose, State: store.CommandQueued, CreatedAt: s.Now()}
 	q.Commands = append(q.Commands, cmd)
 	if err := s.Store.PutQueue(ctx, deviceID, q); err != nil {
 		return nil, err
 	}
 	return cmd, nil
+}
+
+// PurposeUnenroll marks the command that unenrolls a device.
+const PurposeUnenroll = "unenroll"
+
+// Unenroll queues Exec ./Vendor/MSFT/DMClient/Provider/<ProviderID>/Unenroll
+// for the device's next session; the device is retired when it is
+// delivered (Windows sends no status for it).
+func (s *Server) Unenroll(ctx context.Context, deviceID string) (*store.Command, error) {
+	spec := store.CommandSpec{Verb: syncml.CmdExec, Items: []store.ItemSpec{{Target: "./Vendor/MSFT/DMClient/Provider/" + s.ProviderID + "/Unenroll"}}}
+	return s.enqueue(ctx, deviceID, spec, PurposeUnenroll)
+}
+
+// Retire takes a device out of management now (a lost or stolen device):
+// its certificate and digest credentials stop working and its queue is
+// canceled.
+func (s *Server) Retire(ctx context.Context, deviceID, reason string) (*store.Device, error) {
+	unlock := s.Store.LockDevice(deviceID)
+	defer unlock()
+	dev, err := s.Store.Device(ctx, deviceID)
+	if err != nil {
+		return nil, err
+	}
+	if dev.State == store.StateRetired {
+		return dev, nil
+	}
+	return s.Store.Retire(ctx, deviceID, reason, s.Now())
 }
 
 // Cancel removes a queued command; a command already sent cannot be

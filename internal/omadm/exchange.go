@@ -288,16 +288,32 @@ func (x *exchange) applyAlert(c *syncml.Command) {
 // disconnects it from management.
 const UnenrollmentAlertType = "com.microsoft:mdm.unenrollment.userrequest"
 
+// retire marks the device retired and cancels what is still queued.
+func (x *exchange) retire(reason string) {
+	x.leave(store.StateRetired, reason)
+}
+
 // unenroll marks the device unenrolled and cancels what is still queued.
 func (x *exchange) unenroll(reason string) {
-	x.dev.State = store.StateUnenrolled
+	x.leave(store.StateUnenrolled, reason)
+}
+
+// leave takes the device out of management in this exchange.
+func (x *exchange) leave(state, reason string) {
+	x.dev.State = state
 	x.dev.StateReason = reason
 	x.dev.UpdatedAt = x.now
 	x.devDirty = true
 	x.report.Unenrolled = true
 	for _, c := range append([]*store.Command(nil), x.queue.Commands...) {
+		if x.finished[c.ID] != nil {
+			continue
+		}
+		c.Reason = "device " + state + ": " + reason
+		if c.State == store.CommandSent {
+			c.Reason = "sent, but the device left before answering (" + state + ": " + reason + ")"
+		}
 		c.State = store.CommandCanceled
-		c.Reason = "device unenrolled: " + reason
 		c.DoneAt = x.now
 		x.finished[c.ID] = c
 		x.queueDirty = true

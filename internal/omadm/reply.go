@@ -93,6 +93,13 @@ func (x *exchange) dispatch(m *syncml.Message, next *int) (more bool) {
 			x.add(m, cmd, wire, children, false, next)
 			used += size
 			sentAny = true
+			if cmd.Purpose == PurposeUnenroll {
+				// Windows answers Unenroll with no status: once it is on
+				// the wire the device is gone; nothing may follow it.
+				x.finish(cmd, 0, "delivered; Windows sends no status for Unenroll")
+				x.retire("unenrolled by an admin (Unenroll delivered)")
+				return false
+			}
 			continue
 		}
 		if chunkable(wire) && (resuming || !sentAny) {

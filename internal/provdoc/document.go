@@ -172,6 +172,32 @@ func (d *Document) Bytes() ([]byte, error) {
 	return doc.WriteToBytes()
 }
 
+// RenewalBytes writes the document answering a certificate renewal: the new
+// client certificate in the same store, the renewal settings, and the
+// APPLICATION's identity and search criteria so Windows binds the new
+// certificate to its OMA-DM account. The digest credentials stay as they were.
+func (d *Document) RenewalBytes() ([]byte, error) {
+	switch {
+	case d.Root == nil || d.Client == nil:
+		return nil, errors.New("renewal document: root and client certificates are required")
+	case d.ProviderID == "" || d.EntDMID == "":
+		return nil, errors.New("renewal document: provider ID and EntDMID are required")
+	case d.ClientSubject == "" || strings.ContainsRune(d.ClientSubject, 0):
+		return nil, errors.New("renewal document: client subject must be set and hold no NUL")
+	}
+	doc := etree.NewDocument()
+	root := doc.CreateElement("wap-provisioningdoc")
+	root.CreateAttr("version", "1.1")
+	d.certificateStore(root)
+	app := characteristic(root, "APPLICATION")
+	parm(app, "APPID", "w7")
+	parm(app, "PROVIDER-ID", d.ProviderID)
+	parm(app, "SSLCLIENTCERTSEARCHCRITERIA", SearchCriteria(d.ClientSubject, d.ClientStore()))
+	prov := characteristic(characteristic(characteristic(root, "DMClient"), "Provider"), d.ProviderID)
+	typedParm(prov, "EntDMID", d.EntDMID, "string")
+	return doc.WriteToBytes()
+}
+
 // ClientStore is the store path of the client certificate: My\User for a
 // user (Full) enrollment, My\System for a device enrollment.
 func (d *Document) ClientStore() string {

@@ -28,8 +28,11 @@ type Device struct {
 	EnrolledAt  time.Time `json:"enrolled_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
 
-	Certificate Certificate   `json:"certificate"`
-	Digest      DigestSecrets `json:"digest"`
+	Certificate Certificate `json:"certificate"`
+	// PreviousCertificate is the certificate a renewal replaced; it keeps
+	// authenticating until the device has used the new one.
+	PreviousCertificate *Certificate  `json:"previous_certificate,omitempty"`
+	Digest              DigestSecrets `json:"digest"`
 }
 
 // Device states.

@@ -10,6 +10,9 @@
 //	mdm/devices/<DeviceID>/commands/<ID>.json   finished commands with status and results
 //	mdm/devices/<DeviceID>/session.json         the OMA-DM session in progress (Session)
 //	mdm/devices/<DeviceID>/trace.json           latest exchanges, redacted (Trace; opt-in)
+//	mdm/devices/<DeviceID>/history/<time>.json  records replaced by a re-enrollment
+//	mdm/certificates/<thumbprint>.json          which device a certificate was issued to
+//	mdm/hardware/<HWDevID>.json                 which device ID the hardware enrolled as last
 //
 // Device IDs become key segments, so only IDs that ValidDeviceID accepts are
 // ever stored. Each key is written with one Store call, which the storage

@@ -24,7 +24,10 @@ type Command struct {
 	ID       string      `json:"id"`
 	DeviceID string      `json:"device_id"`
 	Spec     CommandSpec `json:"spec"`
-	State    string      `json:"state"`
+	// Purpose marks commands the server acts on when they are delivered:
+	// "unenroll" retires the device.
+	Purpose string `json:"purpose,omitempty"`
+	State   string `json:"state"`
 	// Status is the device's status code for the command (Atomic/Sequence:
 	// the container's), 0 until one arrives.
 	Status int `json:"status,omitempty"`
@@ -240,21 +243,33 @@ func (s *Store) FinishedCommand(ctx context.Context, deviceID, cmdID string) (*C
 	return c, nil
 }
 
-// FinishedCommands lists a device's finished commands, oldest first.
-func (s *Store) FinishedCommands(ctx context.Context, deviceID string) ([]*Command, error) {
-	keys, err := s.storage.List(ctx, commandsDir(deviceID), false)
+// listSorted returns the .json keys directly below dir, sorted.
+func (s *Store) listSorted(ctx context.Context, dir string) ([]string, error) {
+	keys, err := s.storage.List(ctx, dir, false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	sort.Strings(keys)
+	out := keys[:0]
+	for _, k := range keys {
+		if strings.HasSuffix(k, ".json") {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// FinishedCommands lists a device's finished commands, oldest first.
+func (s *Store) FinishedCommands(ctx context.Context, deviceID string) ([]*Command, error) {
+	keys, err := s.listSorted(ctx, commandsDir(deviceID))
+	if err != nil {
+		return nil, err
+	}
 	out := make([]*Command, 0, len(keys))
 	for _, k := range keys {
-		if !strings.HasSuffix(k, ".json") {
-			continue
-		}
 		c := &Command{}
 		if found, err := s.loadJSON(ctx, k, c); err != nil {
 			return nil, err

@@ -1,0 +1,87 @@
+package enroll
+
+import (
+	"crypto/x509"
+	"encoding/base64"
+	"time"
+
+	"github.com/caddy-mdm/caddy-mdm/internal/issuer"
+	"github.com/caddy-mdm/caddy-mdm/internal/provdoc"
+	"github.com/caddy-mdm/caddy-mdm/internal/soap"
+	"github.com/caddy-mdm/caddy-mdm/internal/store"
+)
+
+func (s *Service) provisioningDocument(dev *store.Device, cert *x509.Certificate, subject issuer.Subject, ep Endpoints) ([]byte, error) {
+	ca := s.Issuer.CA
+	d := &provdoc.Document{
+		Flavour:          provdoc.Windows10,
+		DeviceEnrollment: dev.EnrollmentType == "Device",
+		Root:             ca.Root,
+		Intermediates:    ca.Intermediates,
+		Client:           cert,
+		ClientSubject:    subject.String(),
+		ProviderID:       s.ProviderID,
+		Name:             s.DisplayName,
+		ServerURL:        ep.Management,
+		Retry:            s.Retry,
+		ClientAuth:       provdoc.Digest{Secret: dev.Digest.ClientSecret, Nonce: dev.Digest.ClientNonce},
+		ServerAuth:       provdoc.Digest{Name: dev.Digest.ServerName, Secret: dev.Digest.ServerSecret, Nonce: dev.Digest.ServerNonce},
+		EntDMID:          dev.DeviceID,
+		Poll:             s.Poll,
+		Renewal:          s.renewal(ep),
+	}
+	if dev.WindowsPhone8 {
+		d.Flavour = provdoc.WindowsPhone8
+		d.OmaDmRetry = s.OmaDmRetry
+		d.EnterpriseApp = s.EnterpriseApp
+	}
+	return d.Bytes()
+}
+
+// tokenResponse wraps the provisioning document in a
+// RequestSecurityTokenResponseCollection.
+func tokenResponse(relatesTo string, doc []byte, now time.Time) []byte {
+	r := soap.NewResponse(soap.ActionRequestTokenResp, relatesTo)
+	r.AddTimestamp(now, 5*time.Minute)
+	coll := r.Body.CreateElement("RequestSecurityTokenResponseCollection")
+	coll.CreateAttr("xmlns", soap.NSTrust)
+	rstr := coll.CreateElement("RequestSecurityTokenResponse")
+	rstr.CreateElement("TokenType").SetText(soap.TokenTypeDeviceEnroll)
+	rstr.CreateElement("DispositionMessage").CreateAttr("xmlns", soap.NSEnrollment)
+	bst := rstr.CreateElement("RequestedSecurityToken").CreateElement("BinarySecurityToken")
+	bst.CreateAttr("ValueType", soap.ValueTypeProvisionDoc)
+	bst.CreateAttr("EncodingType", soap.EncodingTypeBase64Binary)
+	bst.CreateAttr("xmlns", soap.NSSecurity)
+	bst.SetText(base64.StdEncoding.EncodeToString(doc))
+	id := rstr.CreateElement("RequestID")
+	id.CreateAttr("xmlns", soap.NSEnrollment)
+	id.SetText("0")
+	return r.Bytes()
+}
+
+// renewal is what the document says of certificate renewal (P12).
+func (s *Service) renewal(ep Endpoints) *provdoc.Renewal {
+	return &provdoc.Renewal{
+		ROBOSupport:       !s.DisableROBO,
+		RenewPeriodDays:   int(s.RenewalPeriod / (24 * time.Hour)),
+		RetryIntervalDays: int(s.RenewRetryInterval / (24 * time.Hour)),
+		ServerURL:         ep.Enrollment,
+	}
+}
+
+// renewalDocument is the answer to a renewal: the new certificate for the
+// same account.
+func (s *Service) renewalDocument(dev *store.Device, cert *x509.Certificate, subject issuer.Subject, ep Endpoints) ([]byte, error) {
+	ca := s.Issuer.CA
+	d := &provdoc.Document{
+		DeviceEnrollment: dev.EnrollmentType == "Device",
+		Root:             ca.Root,
+		Intermediates:    ca.Intermediates,
+		Client:           cert,
+		ClientSubject:    subject.String(),
+		ProviderID:       s.ProviderID,
+		EntDMID:          dev.DeviceID,
+		Renewal:          s.renewal(ep),
+	}
+	return d.RenewalBytes()
+}

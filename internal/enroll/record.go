@@ -1,0 +1,70 @@
+package enroll
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/caddy-mdm/caddy-mdm/internal/store"
+)
+
+// record stores a new enrollment. A re-enrollment never leaves two live
+// records for one device: the earlier record of the same DeviceID is kept
+// in its history and its pending commands are canceled, and another live
+// DeviceID of the same hardware (HWDevID) is retired. Indexes are written
+// before the record they point at, so a crash leaves at worst an index
+// entry that lookups check against the record.
+func (s *Service) record(ctx context.Context, dev *store.Device, now time.Time) error {
+	st := s.Store
+	unlock := st.LockDevice(dev.DeviceID)
+	defer unlock()
+	if old, err := st.Device(ctx, dev.DeviceID); err == nil {
+		if err := st.ArchiveDevice(ctx, old, now); err != nil {
+			return err
+		}
+		if _, err := st.CancelQueue(ctx, dev.DeviceID, "device re-enrolled", now); err != nil {
+			return err
+		}
+		if err := st.EndSession(ctx, dev.DeviceID); err != nil {
+			return err
+		}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	if dev.HWDevID != "" && store.ValidDeviceID(dev.HWDevID) {
+		if err := s.retireOtherIdentity(ctx, dev, now); err != nil {
+			return err
+		}
+		if err := st.IndexHardware(ctx, dev.HWDevID, dev.DeviceID); err != nil {
+			return err
+		}
+	}
+	if err := st.IndexCertificate(ctx, dev.Certificate.Thumbprint, dev.DeviceID); err != nil {
+		return err
+	}
+	return st.PutDevice(ctx, dev)
+}
+
+// retireOtherIdentity retires the live record the same hardware enrolled
+// under another DeviceID (a reset PC gets a new one).
+func (s *Service) retireOtherIdentity(ctx context.Context, dev *store.Device, now time.Time) error {
+	st := s.Store
+	otherID, err := st.DeviceByHardware(ctx, dev.HWDevID)
+	if errors.Is(err, store.ErrNotFound) || otherID == dev.DeviceID {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	unlock := st.LockDevice(otherID)
+	defer unlock()
+	other, err := st.Device(ctx, otherID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && other.State == store.StateRetired) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, err = st.Retire(ctx, otherID, "the hardware re-enrolled as device "+dev.DeviceID, now)
+	return err
+}
