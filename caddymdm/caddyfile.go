@@ -17,7 +17,8 @@ func init() {
 	httpcaddyfile.RegisterHandlerDirective("mdm_xcep", handlerParser(new(XCEP)))
 	httpcaddyfile.RegisterHandlerDirective("mdm_wstep", handlerParser(new(WSTEP)))
 	httpcaddyfile.RegisterHandlerDirective("mdm_omadm", handlerParser(new(OMADM)))
-	for _, dir := range []string{"mdm", "mdm_discovery", "mdm_xcep", "mdm_wstep", "mdm_omadm"} {
+	httpcaddyfile.RegisterHandlerDirective("mdm_hub", handlerParser(new(Hub)))
+	for _, dir := range []string{"mdm", "mdm_discovery", "mdm_xcep", "mdm_wstep", "mdm_omadm", "mdm_hub"} {
 		httpcaddyfile.RegisterDirectiveOrder(dir, httpcaddyfile.Before, "respond")
 	}
 }
@@ -132,6 +133,7 @@ func noOptions(d *caddyfile.Dispenser) error {
 //		windows_phone8 {
 //			mode               auto|always|never
 //			oma_dm_retry       <num> <interval> <aux_num> <aux_interval> <aux2_num> <aux2_interval>
+//			aetx_file          <file>
 //			enterprise_id      <id>
 //			enrollment_token   <token>
 //			store_product_id   <id>

@@ -145,11 +145,17 @@ func parseWP8(d *caddyfile.Dispenser) (*WP8Config, error) {
 					return nil, d.Errf("oma_dm_retry: %q is not a number", a)
 				}
 			}
+		case "aetx_file":
+			err = oneArg(d, &c.AETXFile)
 		case "enterprise_id":
 			err = oneArg(d, &c.EnterpriseID)
 		case "enrollment_token":
 			err = oneArg(d, &c.EnrollmentToken)
 		case "store_product_id":
+			if !d.NextArg() {
+				return nil, d.Err("store_product_id needs the company hub's ProductID (from its WMAppManifest.xml), e.g. {$MDM_HUB_PRODUCT_ID}")
+			}
+			d.Prev()
 			err = oneArg(d, &c.StoreProductID)
 		case "store_uri":
 			err = oneArg(d, &c.StoreURI)

@@ -112,6 +112,7 @@ func handlersByPath(v any, path string, out map[string]string) {
 }
 
 func TestExamplesAdapt(t *testing.T) {
+	t.Setenv("MDM_HUB_PRODUCT_ID", "{A1B2C3D4-0000-0000-0000-000000000001}")
 	t.Setenv("MDM_USER", "alice@contoso.com")
 	t.Setenv("MDM_PASSWORD_HASH", "$2a$10$dZYNlhVd.QBD.EjGSM4xTuY5LygfKhyOTKxKsXoPNlKjOgXOfI7n.")
 	for name, src := range examples(t) {
@@ -207,6 +208,13 @@ func TestConfigErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+func aetxFile(t *testing.T, content string) string {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "AET.aetx")
+	must(t, os.WriteFile(f, []byte(content), 0o600))
+	return f
 }
 
 func TestCaddyfileSyntaxErrors(t *testing.T) {

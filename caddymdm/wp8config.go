@@ -2,7 +2,9 @@ package caddymdm
 
 import (
 	"errors"
+	"fmt"
 
+	"github.com/caddy-mdm/caddy-mdm/internal/aet"
 	"github.com/caddy-mdm/caddy-mdm/internal/enroll"
 	"github.com/caddy-mdm/caddy-mdm/internal/provdoc"
 )
@@ -24,8 +26,12 @@ type WP8Config struct {
 	Aux2NumRetries    int `json:"aux2_num_retries,omitempty"`
 	Aux2RetryInterval int `json:"aux2_retry_interval,omitempty"`
 
-	// The Enterprise ID and enrollment token of the .aetx file. Without
-	// both, no EnterpriseAppManagement node is sent.
+	// The application enrollment token file (.aetx) from AETGenerator; its
+	// Enterprise ID and token go into EnterpriseAppManagement.
+	AETXFile string `json:"aetx_file,omitempty"`
+	// The Enterprise ID and enrollment token, when not read from a file
+	// (with a file, they must match it). Without both, no
+	// EnterpriseAppManagement node is sent.
 	EnterpriseID    string `json:"enterprise_id,omitempty"`
 	EnrollmentToken string `json:"enrollment_token,omitempty"`
 	// The company hub's product ID, download URL and name.
@@ -62,8 +68,24 @@ func (c *WP8Config) settings() (wp8Settings, error) {
 	set(&s.retry.AuxRetryInterval, c.AuxRetryInterval)
 	set(&s.retry.Aux2NumRetries, c.Aux2NumRetries)
 	set(&s.retry.Aux2RetryInterval, c.Aux2RetryInterval)
+	if c.AETXFile != "" {
+		tok, err := aet.ReadFile(c.AETXFile)
+		if err != nil {
+			return s, err
+		}
+		if c.EnterpriseID != "" && c.EnterpriseID != tok.EnterpriseID {
+			return s, fmt.Errorf("enterprise_id %q does not match the Enterprise ID %q of %s: remove enterprise_id or fix it", c.EnterpriseID, tok.EnterpriseID, c.AETXFile)
+		}
+		if c.EnrollmentToken != "" && c.EnrollmentToken != tok.EnrollmentToken {
+			return s, fmt.Errorf("enrollment_token does not match the token of %s: remove enrollment_token", c.AETXFile)
+		}
+		c.EnterpriseID, c.EnrollmentToken = tok.EnterpriseID, tok.EnrollmentToken
+	}
 	switch {
 	case c.EnterpriseID != "" && c.EnrollmentToken != "":
+		if c.StoreProductID == "" || c.StoreURI == "" {
+			return s, errors.New("company app enrollment needs store_product_id and store_uri (the company hub's product ID and its mdm_hub download URL)")
+		}
 		s.app = &provdoc.EnterpriseApp{
 			EnterpriseID:     c.EnterpriseID,
 			EnrollmentToken:  c.EnrollmentToken,
