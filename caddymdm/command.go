@@ -44,11 +44,12 @@ localhost:2019). Every subcommand takes --json for machine-readable output.
   caddy mdm cancel <device-id> <command-id>
   caddy mdm trace <device-id>     (needs trace_exchanges in the mdm global option)
   caddy mdm unenroll <device-id>  (Unenroll in the next session; retired when delivered)
-  caddy mdm retire <device-id> [--reason TEXT]   (now: lost or stolen devices)`,
+  caddy mdm retire <device-id> [--reason TEXT]   (now: lost or stolen devices)
+  caddy mdm emulate --server https://enterpriseenrollment.<domain> ...   (a Windows device; see --help)`,
 		CobraFunc: func(cmd *cobra.Command) {
 			cmd.PersistentFlags().String("address", "", "Address of the administration API listener")
 			cmd.PersistentFlags().Bool("json", false, "Print JSON instead of text")
-			cmd.AddCommand(cliDevices(), cliShow(), cliSend(), cliCommands(), cliCancel(), cliTrace(), cliUnenroll(), cliRetire())
+			cmd.AddCommand(cliDevices(), cliShow(), cliSend(), cliCommands(), cliCancel(), cliTrace(), cliUnenroll(), cliRetire(), cliEmulate())
 		},
 	})
 }

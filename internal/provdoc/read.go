@@ -85,6 +85,14 @@ func (n *Node) ChildrenOf(typ string) []*Node {
 	return out
 }
 
+// ChildrenOrNil returns the child characteristics, or nil for a nil node.
+func (n *Node) ChildrenOrNil() []*Node {
+	if n == nil {
+		return nil
+	}
+	return n.Children
+}
+
 // Find follows characteristic types down: Find("CertificateStore", "Root").
 func (n *Node) Find(path ...string) *Node {
 	for _, p := range path {

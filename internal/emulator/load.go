@@ -1,0 +1,172 @@
+package emulator
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// LoadOptions shape a load run: Devices enroll, then each runs
+// SessionsPerDevice sessions, with Workers at a time.
+type LoadOptions struct {
+	Devices           int
+	SessionsPerDevice int
+	Workers           int
+	// KeyPool is how many RSA keys the devices share: generating a 2048-bit
+	// key per device would cost the load generator more CPU than the server
+	// spends. Keys are made before the clock starts.
+	KeyPool int
+	// Progress, if set, is told how far a phase is.
+	Progress func(phase string, done, total int)
+}
+
+// PhaseResult measures one phase.
+type PhaseResult struct {
+	Count    int           `json:"count"`
+	Errors   int           `json:"errors"`
+	Duration time.Duration `json:"duration_ns"`
+	PerSec   float64       `json:"per_second"`
+	P50      time.Duration `json:"p50_ns"`
+	P95      time.Duration `json:"p95_ns"`
+	P99      time.Duration `json:"p99_ns"`
+	// FirstError is one error, to start looking.
+	FirstError string `json:"first_error,omitempty"`
+}
+
+// LoadResult is the outcome of a load run.
+type LoadResult struct {
+	Enrollments PhaseResult `json:"enrollments"`
+	Sessions    PhaseResult `json:"sessions"`
+	// Devices are the enrolled devices, for further runs.
+	Devices []*Device `json:"-"`
+}
+
+// Load enrolls opts.Devices devices and runs their sessions, measuring
+// each phase. Checks are made but only failures are counted.
+func Load(ctx context.Context, o Options, lo LoadOptions) (*LoadResult, error) {
+	o.defaults()
+	if lo.Devices <= 0 || lo.Workers <= 0 {
+		return nil, fmt.Errorf("load needs devices and workers > 0")
+	}
+	if lo.KeyPool <= 0 {
+		lo.KeyPool = 8
+	}
+	keys := make([]*rsa.PrivateKey, lo.KeyPool)
+	for i := range keys {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			return nil, err
+		}
+		keys[i] = k
+	}
+	devices := make([]*Device, lo.Devices)
+	for i := range devices {
+		devices[i] = NewDevice(keys[i%len(keys)])
+	}
+	res := &LoadResult{}
+	res.Enrollments = runPhase(ctx, "enroll", lo.Devices, lo.Workers, lo.Progress, func(i int) error {
+		r := &Report{}
+		if err := Enroll(ctx, o, devices[i], r); err != nil {
+			return err
+		}
+		return failure(r)
+	})
+	for _, d := range devices {
+		if d.Enrolled() {
+			res.Devices = append(res.Devices, d)
+		}
+	}
+	if len(res.Devices) == 0 || lo.SessionsPerDevice <= 0 {
+		return res, nil
+	}
+	// Sessions of one device run one at a time, as on a real device.
+	locks := make([]sync.Mutex, len(res.Devices))
+	total := len(res.Devices) * lo.SessionsPerDevice
+	res.Sessions = runPhase(ctx, "sessions", total, lo.Workers, lo.Progress, func(i int) error {
+		d := i % len(res.Devices)
+		locks[d].Lock()
+		defer locks[d].Unlock()
+		r := &Report{}
+		if _, err := Session(ctx, o, res.Devices[d], r, false); err != nil {
+			return err
+		}
+		return failure(r)
+	})
+	return res, nil
+}
+
+func failure(r *Report) error {
+	for _, c := range r.Checks {
+		if !c.Pass {
+			return fmt.Errorf("%s: %s", c.Name, c.Detail)
+		}
+	}
+	return nil
+}
+
+// runPhase runs n jobs with w workers and measures them.
+func runPhase(ctx context.Context, name string, n, w int, progress func(string, int, int), job func(int) error) PhaseResult {
+	lat := make([]time.Duration, n)
+	var next, done, errs atomic.Int64
+	var firstErr atomic.Value
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range w {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n || ctx.Err() != nil {
+					return
+				}
+				t := time.Now()
+				if err := job(i); err != nil {
+					errs.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+				}
+				lat[i] = time.Since(t)
+				if d := done.Add(1); progress != nil {
+					progress(name, int(d), n)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	sorted := append([]time.Duration(nil), lat[:int(min(int64(n), done.Load()))]...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
+	pct := func(p float64) time.Duration {
+		if len(sorted) == 0 {
+			return 0
+		}
+		return sorted[min(len(sorted)-1, int(float64(len(sorted))*p))]
+	}
+	out := PhaseResult{Count: int(done.Load()), Errors: int(errs.Load()), Duration: elapsed,
+		PerSec: float64(done.Load()) / elapsed.Seconds(), P50: pct(0.50), P95: pct(0.95), P99: pct(0.99)}
+	if v, ok := firstErr.Load().(string); ok {
+		out.FirstError = v
+	}
+	return out
+}
+
+// Print writes the load result as a table.
+func (lr *LoadResult) Print(w io.Writer) {
+	fmt.Fprintf(w, "%-12s %8s %8s %10s %10s %10s %10s %8s\n", "phase", "count", "errors", "per sec", "p50", "p95", "p99", "seconds")
+	for _, p := range []struct {
+		name string
+		r    PhaseResult
+	}{{"enrollments", lr.Enrollments}, {"sessions", lr.Sessions}} {
+		fmt.Fprintf(w, "%-12s %8d %8d %10.1f %10s %10s %10s %8.1f\n", p.name, p.r.Count, p.r.Errors, p.r.PerSec,
+			p.r.P50.Round(time.Microsecond), p.r.P95.Round(time.Microsecond), p.r.P99.Round(time.Microsecond), p.r.Duration.Seconds())
+		if p.r.FirstError != "" {
+			fmt.Fprintf(w, "  first error: %s\n", p.r.FirstError)
+		}
+	}
+}
