@@ -85,20 +85,26 @@ func Load(ctx context.Context, o Options, lo LoadOptions) (*LoadResult, error) {
 	if len(res.Devices) == 0 || lo.SessionsPerDevice <= 0 {
 		return res, nil
 	}
-	// Sessions of one device run one at a time, as on a real device.
-	locks := make([]sync.Mutex, len(res.Devices))
-	total := len(res.Devices) * lo.SessionsPerDevice
-	res.Sessions = runPhase(ctx, "sessions", total, lo.Workers, lo.Progress, func(i int) error {
-		d := i % len(res.Devices)
+	res.Sessions = LoadSessions(ctx, o, res.Devices, lo.SessionsPerDevice, lo.Workers, lo.Progress)
+	return res, nil
+}
+
+// LoadSessions runs perDevice sessions of each enrolled device, round
+// robin, with w workers. Sessions of one device run one at a time, as on a
+// real device.
+func LoadSessions(ctx context.Context, o Options, devices []*Device, perDevice, w int, progress func(string, int, int)) PhaseResult {
+	o.defaults()
+	locks := make([]sync.Mutex, len(devices))
+	return runPhase(ctx, "sessions", len(devices)*perDevice, w, progress, func(i int) error {
+		d := i % len(devices)
 		locks[d].Lock()
 		defer locks[d].Unlock()
 		r := &Report{}
-		if _, err := Session(ctx, o, res.Devices[d], r, false); err != nil {
+		if _, err := Session(ctx, o, devices[d], r, false); err != nil {
 			return err
 		}
 		return failure(r)
 	})
-	return res, nil
 }
 
 func failure(r *Report) error {
