@@ -39,6 +39,7 @@ func Enroll(ctx context.Context, o Options, dev *Device, r *Report) error {
 		return err
 	}
 	c := o.httpClient(nil)
+	defer c.CloseIdleConnections()
 	host := du.Hostname()
 	r.check("P1 enrollment host is a DNS name", !isIP(host), "%s", host)
 

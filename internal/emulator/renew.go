@@ -35,7 +35,9 @@ func Renew(ctx context.Context, o Options, dev *Device, newKey *rsa.PrivateKey, 
 	items := map[string]string{"DeviceID": dev.ID, "HWDevID": dev.HWDevID, "EnrollmentType": dev.EnrollmentType, "DeviceType": deviceType,
 		"OSVersion": appVersion, "ApplicationVersion": appVersion}
 	id, body := tokenRequest("", dev.EnrollmentURL, soap.RequestTypeRenew, soap.ValueTypePKCS7, p7, items, nil)
-	e, err := post(ctx, o.httpClient(dev.tlsCertificate()), dev.EnrollmentURL, soapType, body)
+	c := o.httpClient(dev.tlsCertificate())
+	defer c.CloseIdleConnections()
+	e, err := post(ctx, c, dev.EnrollmentURL, soapType, body)
 	if err != nil {
 		r.check("renewal POST", false, "%v", err)
 		return err

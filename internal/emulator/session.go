@@ -37,6 +37,8 @@ func Session(ctx context.Context, o Options, dev *Device, r *Report, unenroll bo
 	if digest {
 		c = o.httpClient(nil)
 	}
+	// Windows opens a connection for a session and closes it after.
+	defer c.CloseIdleConnections()
 	dev.Session++
 	s := &session{o: &o, dev: dev, r: r, id: strings.ToUpper(strconv.FormatInt(int64(dev.Session), 16)), res: &SessionResult{}}
 	target := dev.ManagementURL + "?mode=Maintenance&Platform=WoA"
