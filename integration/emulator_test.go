@@ -14,7 +14,7 @@ func (s *server) emulate(args ...string) (string, error) {
 	base := []string{"mdm", "emulate",
 		"--server", "https://" + EnrollmentHost,
 		"--connect-to", "127.0.0.1:" + itoa(s.httpsPort),
-		"--root", filepath.Join(s.dataDir(), "pki", "authorities", "local", "root.crt"),
+		"--root", s.rootFile,
 		"--user", quickstartUser, "--password", quickstartPassword,
 	}
 	out, err := exec.Command(caddyBin, append(base, args...)...).CombinedOutput()

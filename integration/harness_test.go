@@ -25,8 +25,9 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 )
 
-// caddyBin is the caddy binary built from cmd/caddy for this test run.
-var caddyBin string
+// caddyBin is the caddy binary built from cmd/caddy for this test run;
+// pebbleBin is Let's Encrypt's ACME test server, for the production example.
+var caddyBin, pebbleBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "caddy-mdm-integration")
@@ -39,6 +40,13 @@ func TestMain(m *testing.M) {
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building cmd/caddy:", err)
+		os.Exit(1)
+	}
+	pebbleBin = filepath.Join(dir, "pebble")
+	build = exec.Command("go", "build", "-o", pebbleBin, "github.com/letsencrypt/pebble/v2/cmd/pebble")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building pebble:", err)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -65,6 +73,11 @@ type server struct {
 	roots    *x509.CertPool
 	// adminAddr is the admin API listener (CADDY_ADMIN).
 	adminAddr string
+	// trust returns the roots that verify the site, once they exist;
+	// by default Caddy's internal CA.
+	trust func() *x509.CertPool
+	// rootFile is a PEM file of those roots, for the emulator.
+	rootFile string
 }
 
 type syncBuffer struct {
@@ -113,6 +126,18 @@ func freePort(t *testing.T) int {
 func startCaddy(t *testing.T, example string, env ...string) *server {
 	t.Helper()
 	s := &server{t: t, dir: t.TempDir(), config: filepath.Join("..", "caddyfile-examples", example), env: env}
+	s.rootFile = filepath.Join(s.dataDir(), "pki", "authorities", "local", "root.crt")
+	s.trust = func() *x509.CertPool {
+		pemBytes, err := os.ReadFile(s.rootFile)
+		if err != nil {
+			return nil
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pemBytes) {
+			return nil
+		}
+		return pool
+	}
 	s.start()
 	return s
 }
@@ -164,28 +189,24 @@ func (s *server) stop() {
 func (s *server) dataDir() string { return filepath.Join(s.dir, "data", "caddy") }
 
 // waitReady waits until caddy serves the site over TLS with a certificate
-// from its internal CA, then builds clients that trust that CA.
+// its trust roots verify, then builds clients that trust them.
 func (s *server) waitReady() {
 	t := s.t
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	rootFile := filepath.Join(s.dataDir(), "pki", "authorities", "local", "root.crt")
 	for {
 		if s.cmd.ProcessState != nil {
 			t.Fatalf("caddy exited:\n%s", s.logs.String())
 		}
-		if pemBytes, err := os.ReadFile(rootFile); err == nil {
-			pool := x509.NewCertPool()
-			if pool.AppendCertsFromPEM(pemBytes) {
-				s.roots = pool
-				s.client = s.newClient(pool, true)
-				s.client11 = s.newClient(pool, false)
-				resp, err := s.client.Get(s.url("/EnrollmentServer/Discovery.svc"))
-				if err == nil {
-					resp.Body.Close()
-					if resp.StatusCode == http.StatusOK {
-						return
-					}
+		if pool := s.trust(); pool != nil {
+			s.roots = pool
+			s.client = s.newClient(pool, true)
+			s.client11 = s.newClient(pool, false)
+			resp, err := s.client.Get(s.url("/EnrollmentServer/Discovery.svc"))
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return
 				}
 			}
 		}
