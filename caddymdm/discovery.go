@@ -20,8 +20,7 @@ func init() {
 // Windows probes it first; POST answers a Discover request with the
 // AuthPolicy and the URLs of the policy and enrollment services.
 type Discovery struct {
-	app    *App
-	logger *zap.Logger
+	appHandler
 }
 
 // CaddyModule returns the Caddy module information.
@@ -30,13 +29,6 @@ func (Discovery) CaddyModule() caddy.ModuleInfo {
 		ID:  "http.handlers.mdm_discovery",
 		New: func() caddy.Module { return new(Discovery) },
 	}
-}
-
-// Provision finds the mdm app.
-func (d *Discovery) Provision(ctx caddy.Context) (err error) {
-	d.logger = ctx.Logger()
-	d.app, err = appFrom(ctx)
-	return err
 }
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.

@@ -38,9 +38,8 @@ type Hub struct {
 	// enrollment (enrolled, not retired) may download; others get 403.
 	RequireClientCertificate bool `json:"require_client_certificate,omitempty"`
 
-	app     *App
+	appHandler
 	files   *fileserver.FileServer
-	logger  *zap.Logger
 	metrics *hubMetrics
 }
 
@@ -54,8 +53,7 @@ func (Hub) CaddyModule() caddy.ModuleInfo {
 
 // Provision sets up the file server and the metrics.
 func (h *Hub) Provision(ctx caddy.Context) (err error) {
-	h.logger = ctx.Logger()
-	if h.app, err = appFrom(ctx); err != nil {
+	if err := h.appHandler.Provision(ctx); err != nil {
 		return err
 	}
 	h.files = &fileserver.FileServer{Root: h.Root}

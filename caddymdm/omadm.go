@@ -26,8 +26,7 @@ func init() {
 // messages to it, authenticated by their TLS client certificate or MD5
 // digest, and receive the commands queued for them.
 type OMADM struct {
-	app    *App
-	logger *zap.Logger
+	appHandler
 }
 
 // CaddyModule returns the Caddy module information.
@@ -36,13 +35,6 @@ func (OMADM) CaddyModule() caddy.ModuleInfo {
 		ID:  "http.handlers.mdm_omadm",
 		New: func() caddy.Module { return new(OMADM) },
 	}
-}
-
-// Provision finds the mdm app.
-func (h *OMADM) Provision(ctx caddy.Context) (err error) {
-	h.logger = ctx.Logger()
-	h.app, err = appFrom(ctx)
-	return err
 }
 
 // maxQueryValue bounds the mode and Platform query values.

@@ -20,8 +20,7 @@ func init() {
 // device's PKCS#10 request, signs its client certificate with the device CA,
 // records the device and answers with the provisioning document.
 type WSTEP struct {
-	app    *App
-	logger *zap.Logger
+	appHandler
 }
 
 // CaddyModule returns the Caddy module information.
@@ -30,13 +29,6 @@ func (WSTEP) CaddyModule() caddy.ModuleInfo {
 		ID:  "http.handlers.mdm_wstep",
 		New: func() caddy.Module { return new(WSTEP) },
 	}
-}
-
-// Provision finds the mdm app.
-func (h *WSTEP) Provision(ctx caddy.Context) (err error) {
-	h.logger = ctx.Logger()
-	h.app, err = appFrom(ctx)
-	return err
 }
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.

@@ -19,8 +19,7 @@ func init() {
 // (/EnrollmentServer/Policy.svc): it authenticates the user like the
 // enrollment service and answers GetPolicies with the key and hash policy.
 type XCEP struct {
-	app    *App
-	logger *zap.Logger
+	appHandler
 }
 
 // CaddyModule returns the Caddy module information.
@@ -29,13 +28,6 @@ func (XCEP) CaddyModule() caddy.ModuleInfo {
 		ID:  "http.handlers.mdm_xcep",
 		New: func() caddy.Module { return new(XCEP) },
 	}
-}
-
-// Provision finds the mdm app.
-func (h *XCEP) Provision(ctx caddy.Context) (err error) {
-	h.logger = ctx.Logger()
-	h.app, err = appFrom(ctx)
-	return err
 }
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.

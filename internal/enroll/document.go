@@ -11,9 +11,11 @@ import (
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
 )
 
-func (s *Service) provisioningDocument(dev *store.Device, cert *x509.Certificate, subject issuer.Subject, ep Endpoints) ([]byte, error) {
+// baseDocument holds what every document of a device carries: the
+// certificates, the identity of the account, EntDMID and renewal.
+func (s *Service) baseDocument(dev *store.Device, cert *x509.Certificate, subject issuer.Subject, ep Endpoints) *provdoc.Document {
 	ca := s.Issuer.CA
-	d := &provdoc.Document{
+	return &provdoc.Document{
 		Flavour:          provdoc.Windows10,
 		DeviceEnrollment: dev.EnrollmentType == "Device",
 		Root:             ca.Root,
@@ -21,15 +23,21 @@ func (s *Service) provisioningDocument(dev *store.Device, cert *x509.Certificate
 		Client:           cert,
 		ClientSubject:    subject.String(),
 		ProviderID:       s.ProviderID,
-		Name:             s.DisplayName,
-		ServerURL:        ep.Management,
-		Retry:            s.Retry,
-		ClientAuth:       provdoc.Digest{Secret: dev.Digest.ClientSecret, Nonce: dev.Digest.ClientNonce},
-		ServerAuth:       provdoc.Digest{Name: dev.Digest.ServerName, Secret: dev.Digest.ServerSecret, Nonce: dev.Digest.ServerNonce},
 		EntDMID:          dev.DeviceID,
-		Poll:             s.Poll,
 		Renewal:          s.renewal(ep),
 	}
+}
+
+// provisioningDocument is the enrollment answer: everything the device
+// needs to be managed.
+func (s *Service) provisioningDocument(dev *store.Device, cert *x509.Certificate, subject issuer.Subject, ep Endpoints) ([]byte, error) {
+	d := s.baseDocument(dev, cert, subject, ep)
+	d.Name = s.DisplayName
+	d.ServerURL = ep.Management
+	d.Retry = s.Retry
+	d.ClientAuth = provdoc.Digest{Secret: dev.Digest.ClientSecret, Nonce: dev.Digest.ClientNonce}
+	d.ServerAuth = provdoc.Digest{Name: dev.Digest.ServerName, Secret: dev.Digest.ServerSecret, Nonce: dev.Digest.ServerNonce}
+	d.Poll = s.Poll
 	if dev.WindowsPhone8 {
 		d.Flavour = provdoc.WindowsPhone8
 		d.OmaDmRetry = s.OmaDmRetry
@@ -72,16 +80,5 @@ func (s *Service) renewal(ep Endpoints) *provdoc.Renewal {
 // renewalDocument is the answer to a renewal: the new certificate for the
 // same account.
 func (s *Service) renewalDocument(dev *store.Device, cert *x509.Certificate, subject issuer.Subject, ep Endpoints) ([]byte, error) {
-	ca := s.Issuer.CA
-	d := &provdoc.Document{
-		DeviceEnrollment: dev.EnrollmentType == "Device",
-		Root:             ca.Root,
-		Intermediates:    ca.Intermediates,
-		Client:           cert,
-		ClientSubject:    subject.String(),
-		ProviderID:       s.ProviderID,
-		EntDMID:          dev.DeviceID,
-		Renewal:          s.renewal(ep),
-	}
-	return d.RenewalBytes()
+	return s.baseDocument(dev, cert, subject, ep).RenewalBytes()
 }

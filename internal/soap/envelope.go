@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/beevik/etree"
+
+	"github.com/caddy-mdm/caddy-mdm/internal/xmltree"
 )
 
 // MaxDepth bounds element nesting in a request; enrollment messages are at
@@ -60,7 +62,7 @@ func Parse(data []byte) (*Envelope, error) {
 	if root == nil || root.Tag != "Envelope" {
 		return nil, fmt.Errorf("%w: root element is not a SOAP Envelope", ErrMalformed)
 	}
-	if tooDeep(root, 0) {
+	if xmltree.TooDeep(root, MaxDepth) {
 		return nil, fmt.Errorf("%w: elements nested deeper than %d", ErrMalformed, MaxDepth)
 	}
 	env := &Envelope{}
@@ -110,31 +112,10 @@ func ReadBinaryToken(e *etree.Element) *BinaryToken {
 
 // Child returns the first child element of e with the given local name,
 // whatever its namespace, or nil.
-func Child(e *etree.Element, local string) *etree.Element {
-	if e == nil {
-		return nil
-	}
-	for _, c := range e.ChildElements() {
-		if c.Tag == local {
-			return c
-		}
-	}
-	return nil
-}
+func Child(e *etree.Element, local string) *etree.Element { return xmltree.Child(e, local) }
 
 // Children returns every child element of e with the given local name.
-func Children(e *etree.Element, local string) []*etree.Element {
-	if e == nil {
-		return nil
-	}
-	var out []*etree.Element
-	for _, c := range e.ChildElements() {
-		if c.Tag == local {
-			out = append(out, c)
-		}
-	}
-	return out
-}
+func Children(e *etree.Element, local string) []*etree.Element { return xmltree.Children(e, local) }
 
 // Path follows local names down from e: Path(e, "a", "b") is e/a/b.
 func Path(e *etree.Element, locals ...string) *etree.Element {
@@ -145,12 +126,7 @@ func Path(e *etree.Element, locals ...string) *etree.Element {
 }
 
 // Text returns the trimmed text of e, or "" for nil.
-func Text(e *etree.Element) string {
-	if e == nil {
-		return ""
-	}
-	return strings.TrimSpace(e.Text())
-}
+func Text(e *etree.Element) string { return xmltree.Text(e) }
 
 // attrLocal returns the value of the attribute with the given local name,
 // whatever its prefix.
@@ -161,18 +137,4 @@ func attrLocal(e *etree.Element, local string) string {
 		}
 	}
 	return ""
-}
-
-// tooDeep reports whether e has elements nested more than MaxDepth levels;
-// it stops descending at the bound.
-func tooDeep(e *etree.Element, d int) bool {
-	if d > MaxDepth {
-		return true
-	}
-	for _, c := range e.ChildElements() {
-		if tooDeep(c, d+1) {
-			return true
-		}
-	}
-	return false
 }

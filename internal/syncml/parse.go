@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/beevik/etree"
+
+	"github.com/caddy-mdm/caddy-mdm/internal/xmltree"
 )
 
 // Bounds on what Parse accepts from a device.
@@ -33,14 +35,14 @@ func Parse(data []byte) (*Message, error) {
 	if ns := root.NamespaceURI(); !strings.EqualFold(ns, NS) {
 		return nil, fmt.Errorf("%w: namespace %q, want %q", ErrMalformed, ns, NS)
 	}
-	if tooDeep(root, 0) {
+	if xmltree.TooDeep(root, MaxDepth) {
 		return nil, fmt.Errorf("%w: elements nested deeper than %d", ErrMalformed, MaxDepth)
 	}
-	hdr := child(root, "SyncHdr")
+	hdr := xmltree.Child(root, "SyncHdr")
 	if hdr == nil {
 		return nil, fmt.Errorf("%w: no SyncHdr", ErrMalformed)
 	}
-	body := child(root, "SyncBody")
+	body := xmltree.Child(root, "SyncBody")
 	if body == nil {
 		return nil, fmt.Errorf("%w: no SyncBody", ErrMalformed)
 	}
@@ -62,17 +64,17 @@ func Parse(data []byte) (*Message, error) {
 
 func parseHeader(e *etree.Element) Header {
 	h := Header{
-		VerDTD:    text(child(e, "VerDTD")),
-		VerProto:  text(child(e, "VerProto")),
-		SessionID: text(child(e, "SessionID")),
-		MsgID:     text(child(e, "MsgID")),
-		Target:    text(child(child(e, "Target"), "LocURI")),
-		Source:    text(child(child(e, "Source"), "LocURI")),
-		Meta:      parseMeta(child(e, "Meta")),
+		VerDTD:    xmltree.Text(xmltree.Child(e, "VerDTD")),
+		VerProto:  xmltree.Text(xmltree.Child(e, "VerProto")),
+		SessionID: xmltree.Text(xmltree.Child(e, "SessionID")),
+		MsgID:     xmltree.Text(xmltree.Child(e, "MsgID")),
+		Target:    xmltree.Text(xmltree.Child(xmltree.Child(e, "Target"), "LocURI")),
+		Source:    xmltree.Text(xmltree.Child(xmltree.Child(e, "Source"), "LocURI")),
+		Meta:      parseMeta(xmltree.Child(e, "Meta")),
 	}
-	if c := child(e, "Cred"); c != nil {
-		m := parseMeta(child(c, "Meta"))
-		h.Cred = &Cred{Data: text(child(c, "Data"))}
+	if c := xmltree.Child(e, "Cred"); c != nil {
+		m := parseMeta(xmltree.Child(c, "Meta"))
+		h.Cred = &Cred{Data: xmltree.Text(xmltree.Child(c, "Data"))}
 		if m != nil {
 			h.Cred.Type, h.Cred.Format = m.Type, m.Format
 		}
@@ -85,12 +87,12 @@ func parseMeta(e *etree.Element) *Meta {
 		return nil
 	}
 	return &Meta{
-		Type:       text(child(e, "Type")),
-		Format:     text(child(e, "Format")),
-		NextNonce:  text(child(e, "NextNonce")),
-		Size:       text(child(e, "Size")),
-		MaxMsgSize: text(child(e, "MaxMsgSize")),
-		MaxObjSize: text(child(e, "MaxObjSize")),
+		Type:       xmltree.Text(xmltree.Child(e, "Type")),
+		Format:     xmltree.Text(xmltree.Child(e, "Format")),
+		NextNonce:  xmltree.Text(xmltree.Child(e, "NextNonce")),
+		Size:       xmltree.Text(xmltree.Child(e, "Size")),
+		MaxMsgSize: xmltree.Text(xmltree.Child(e, "MaxMsgSize")),
+		MaxObjSize: xmltree.Text(xmltree.Child(e, "MaxObjSize")),
 	}
 }
 
@@ -101,28 +103,28 @@ func parseCommand(e *etree.Element, count *int) (*Command, error) {
 	}
 	c := &Command{
 		Name:       e.Tag,
-		CmdID:      text(child(e, "CmdID")),
-		MsgRef:     text(child(e, "MsgRef")),
-		CmdRef:     text(child(e, "CmdRef")),
-		Cmd:        text(child(e, "Cmd")),
-		Data:       text(child(e, "Data")),
-		Meta:       parseMeta(child(e, "Meta")),
-		Correlator: text(child(e, "Correlator")),
-		NoResp:     child(e, "NoResp") != nil,
+		CmdID:      xmltree.Text(xmltree.Child(e, "CmdID")),
+		MsgRef:     xmltree.Text(xmltree.Child(e, "MsgRef")),
+		CmdRef:     xmltree.Text(xmltree.Child(e, "CmdRef")),
+		Cmd:        xmltree.Text(xmltree.Child(e, "Cmd")),
+		Data:       xmltree.Text(xmltree.Child(e, "Data")),
+		Meta:       parseMeta(xmltree.Child(e, "Meta")),
+		Correlator: xmltree.Text(xmltree.Child(e, "Correlator")),
+		NoResp:     xmltree.Child(e, "NoResp") != nil,
 	}
-	if ch := child(e, "Chal"); ch != nil {
-		c.Chal = parseMeta(child(ch, "Meta"))
+	if ch := xmltree.Child(e, "Chal"); ch != nil {
+		c.Chal = parseMeta(xmltree.Child(ch, "Meta"))
 		if c.Chal == nil {
 			c.Chal = &Meta{}
 		}
 	}
-	for _, r := range children(e, "TargetRef") {
-		c.TargetRef = append(c.TargetRef, text(r))
+	for _, r := range xmltree.Children(e, "TargetRef") {
+		c.TargetRef = append(c.TargetRef, xmltree.Text(r))
 	}
-	for _, r := range children(e, "SourceRef") {
-		c.SourceRef = append(c.SourceRef, text(r))
+	for _, r := range xmltree.Children(e, "SourceRef") {
+		c.SourceRef = append(c.SourceRef, xmltree.Text(r))
 	}
-	for _, ie := range children(e, "Item") {
+	for _, ie := range xmltree.Children(e, "Item") {
 		c.Items = append(c.Items, parseItem(ie))
 	}
 	if c.IsContainer() {
@@ -143,12 +145,12 @@ func parseCommand(e *etree.Element, count *int) (*Command, error) {
 
 func parseItem(e *etree.Element) *Item {
 	it := &Item{
-		Target:   text(child(child(e, "Target"), "LocURI")),
-		Source:   text(child(child(e, "Source"), "LocURI")),
-		Meta:     parseMeta(child(e, "Meta")),
-		MoreData: child(e, "MoreData") != nil,
+		Target:   xmltree.Text(xmltree.Child(xmltree.Child(e, "Target"), "LocURI")),
+		Source:   xmltree.Text(xmltree.Child(xmltree.Child(e, "Source"), "LocURI")),
+		Meta:     parseMeta(xmltree.Child(e, "Meta")),
+		MoreData: xmltree.Child(e, "MoreData") != nil,
 	}
-	if d := child(e, "Data"); d != nil {
+	if d := xmltree.Child(e, "Data"); d != nil {
 		it.HasData = true
 		if len(d.ChildElements()) > 0 {
 			// XML data (e.g. Results of a node list): keep it verbatim.
@@ -168,45 +170,4 @@ func parseItem(e *etree.Element) *Item {
 		}
 	}
 	return it
-}
-
-func child(e *etree.Element, local string) *etree.Element {
-	if e == nil {
-		return nil
-	}
-	for _, c := range e.ChildElements() {
-		if c.Tag == local {
-			return c
-		}
-	}
-	return nil
-}
-
-func children(e *etree.Element, local string) []*etree.Element {
-	var out []*etree.Element
-	for _, c := range e.ChildElements() {
-		if c.Tag == local {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-func text(e *etree.Element) string {
-	if e == nil {
-		return ""
-	}
-	return strings.TrimSpace(e.Text())
-}
-
-func tooDeep(e *etree.Element, d int) bool {
-	if d > MaxDepth {
-		return true
-	}
-	for _, c := range e.ChildElements() {
-		if tooDeep(c, d+1) {
-			return true
-		}
-	}
-	return false
 }

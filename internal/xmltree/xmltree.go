@@ -1,0 +1,64 @@
+// Package xmltree holds the few etree helpers the protocol parsers share:
+// children by local name (namespaces vary between devices and documents,
+// pitfall P3), trimmed text, and a nesting bound.
+package xmltree
+
+import (
+	"strings"
+
+	"github.com/beevik/etree"
+)
+
+// Child returns the first child element of e with the given local name,
+// whatever its namespace, or nil.
+func Child(e *etree.Element, local string) *etree.Element {
+	if e == nil {
+		return nil
+	}
+	for _, c := range e.ChildElements() {
+		if c.Tag == local {
+			return c
+		}
+	}
+	return nil
+}
+
+// Children returns every child element of e with the given local name.
+func Children(e *etree.Element, local string) []*etree.Element {
+	if e == nil {
+		return nil
+	}
+	var out []*etree.Element
+	for _, c := range e.ChildElements() {
+		if c.Tag == local {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// Text returns the trimmed text of e, or "" for nil.
+func Text(e *etree.Element) string {
+	if e == nil {
+		return ""
+	}
+	return strings.TrimSpace(e.Text())
+}
+
+// TooDeep reports whether e has elements nested more than max levels below
+// it; it stops descending at the bound.
+func TooDeep(e *etree.Element, max int) bool {
+	return tooDeep(e, 0, max)
+}
+
+func tooDeep(e *etree.Element, d, max int) bool {
+	if d > max {
+		return true
+	}
+	for _, c := range e.ChildElements() {
+		if tooDeep(c, d+1, max) {
+			return true
+		}
+	}
+	return false
+}
