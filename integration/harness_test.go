@@ -125,7 +125,13 @@ func freePort(t *testing.T) int {
 // startCaddy runs caddy with an example Caddyfile in a fresh state directory.
 func startCaddy(t *testing.T, example string, env ...string) *server {
 	t.Helper()
-	s := &server{t: t, dir: t.TempDir(), config: filepath.Join("..", "caddyfile-examples", example), env: env}
+	return startCaddyFile(t, filepath.Join("..", "caddyfile-examples", example), env...)
+}
+
+// startCaddyFile runs caddy with any Caddyfile, trusting Caddy's internal CA.
+func startCaddyFile(t *testing.T, config string, env ...string) *server {
+	t.Helper()
+	s := &server{t: t, dir: t.TempDir(), config: config, env: env}
 	s.rootFile = filepath.Join(s.dataDir(), "pki", "authorities", "local", "root.crt")
 	s.trust = func() *x509.CertPool {
 		pemBytes, err := os.ReadFile(s.rootFile)
