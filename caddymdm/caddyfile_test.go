@@ -199,6 +199,11 @@ func TestConfigErrors(t *testing.T) {
 		"token without id":      {"mdm {\n auth on_premise {\n " + user + "\n }\n windows_phone8 {\n enrollment_token abc\n }\n}", "go together"},
 		"http base url":         {"mdm {\n base_url http://x.example.com\n auth on_premise {\n " + user + "\n }\n}", "only enrolls over HTTPS"},
 		"bad wp8 mode":          {"mdm {\n auth on_premise {\n " + user + "\n }\n windows_phone8 {\n mode sometimes\n }\n}", "want auto, always or never"},
+		"missing aetx":          {"mdm {\n auth on_premise {\n " + user + "\n }\n windows_phone8 {\n aetx_file /nonexistent/AET.aetx\n }\n}", "no such file"},
+		"malformed aetx":        {"mdm {\n auth on_premise {\n " + user + "\n }\n windows_phone8 {\n aetx_file " + aetxFile(t, "<AET><Nothing/></AET>") + "\n }\n}", "looked for AETId"},
+		"aetx ID mismatch": {"mdm {\n auth on_premise {\n " + user + "\n }\n windows_phone8 {\n aetx_file " + aetxFile(t, "<AET><AETId>4000000001</AETId><AETToken>T</AETToken></AET>") +
+			"\n enterprise_id 4000000002\n store_product_id {X}\n store_uri https://h/hub/x.xap\n }\n}", "does not match the Enterprise ID"},
+		"aetx without hub": {"mdm {\n auth on_premise {\n " + user + "\n }\n windows_phone8 {\n aetx_file " + aetxFile(t, "<AET><AETId>4000000001</AETId><AETToken>T</AETToken></AET>") + "\n }\n}", "needs store_product_id and store_uri"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg := adaptSnippet(t, "{\n"+tc.global+"\n}\n"+site)
@@ -219,13 +224,16 @@ func aetxFile(t *testing.T, content string) string {
 
 func TestCaddyfileSyntaxErrors(t *testing.T) {
 	for name, src := range map[string]string{
-		"unknown global key":  "{\n mdm {\n colour blue\n }\n}\n:443 {\n mdm\n}",
-		"auth without policy": "{\n mdm {\n auth\n }\n}\n:443 {\n mdm\n}",
-		"user without hash":   "{\n mdm {\n auth on_premise {\n user demo\n }\n }\n}\n:443 {\n mdm\n}",
-		"oma_dm_retry count":  "{\n mdm {\n windows_phone8 {\n oma_dm_retry 1 2 3\n }\n }\n}\n:443 {\n mdm\n}",
-		"mdm with matcher":    ":443 {\n mdm /x\n}",
-		"handler with args":   ":443 {\n mdm_wstep /x extra\n}",
-		"bad duration":        "{\n mdm {\n certificate_validity forever\n }\n}\n:443 {\n mdm\n}",
+		"unknown global key":   "{\n mdm {\n colour blue\n }\n}\n:443 {\n mdm\n}",
+		"auth without policy":  "{\n mdm {\n auth\n }\n}\n:443 {\n mdm\n}",
+		"user without hash":    "{\n mdm {\n auth on_premise {\n user demo\n }\n }\n}\n:443 {\n mdm\n}",
+		"oma_dm_retry count":   "{\n mdm {\n windows_phone8 {\n oma_dm_retry 1 2 3\n }\n }\n}\n:443 {\n mdm\n}",
+		"mdm with matcher":     ":443 {\n mdm /x\n}",
+		"handler with args":    ":443 {\n mdm_wstep /x extra\n}",
+		"bad duration":         "{\n mdm {\n certificate_validity forever\n }\n}\n:443 {\n mdm\n}",
+		"hub without root arg": ":443 {\n mdm_hub {\n root\n }\n}",
+		"hub unknown option":   ":443 {\n mdm_hub {\n colour blue\n }\n}",
+		"hub argument":         ":443 {\n mdm_hub /x extra {\n }\n}",
 	} {
 		if _, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(src), nil); err == nil {
 			t.Errorf("%s: adapted without error", name)
