@@ -196,10 +196,8 @@ func (x *exchange) requeueMessage(msgRef string) {
 			}
 		}
 	}
-	if x.sess.Outgoing != nil {
-		x.sess.Outgoing.Offset = 0
-		x.sess.Outgoing = nil
-	}
+	// A large object in flight starts over.
+	x.sess.Outgoing = nil
 }
 
 // applyResults stores the data a device returns for a Get.

@@ -75,8 +75,19 @@ func (x *exchange) dispatch(m *syncml.Message, next *int) (more bool) {
 	if limit == 0 {
 		limit = x.s.MaxMsgSize
 	}
-	used := len(syncml.Marshal(m)) + len("<Final/>")
+	// Sizes are only measured against a limit: without one (the usual
+	// case) nothing is marshaled twice.
+	used := 0
+	if limit > 0 {
+		used = len(syncml.Marshal(m)) + len("<Final/>")
+	}
 	fits := func(n int) bool { return limit == 0 || used+n <= limit }
+	sizeOf := func(c *syncml.Command) int {
+		if limit == 0 {
+			return 0
+		}
+		return syncml.Size(c)
+	}
 	sentAny := false
 	for _, cmd := range append([]*store.Command(nil), x.queue.Commands...) {
 		resuming := x.sess.Outgoing != nil && x.sess.Outgoing.CommandID == cmd.ID
@@ -88,7 +99,7 @@ func (x *exchange) dispatch(m *syncml.Message, next *int) (more bool) {
 			continue
 		}
 		wire, children := toWire(&cmd.Spec, *next)
-		size := syncml.Size(wire)
+		size := sizeOf(wire)
 		if !resuming && fits(size) {
 			x.add(m, cmd, wire, children, false, next)
 			used += size
@@ -118,7 +129,7 @@ func (x *exchange) dispatch(m *syncml.Message, next *int) (more bool) {
 				return true // the device answers 213 and asks for the next chunk
 			}
 			x.sess.Outgoing = nil
-			used += syncml.Size(chunk)
+			used += sizeOf(chunk)
 			sentAny = true
 			continue
 		}
