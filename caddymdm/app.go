@@ -1,8 +1,9 @@
 // Package caddymdm is the Caddy layer of caddy-mdm: the `mdm` app (global
-// option) that holds what the enrollment and management handlers share, the
-// handlers mdm_discovery, mdm_xcep and mdm_wstep, and their Caddyfile syntax.
-// The protocols themselves live in internal/ packages that know nothing of
-// Caddy.
+// option) that holds what the handlers share; the HTTP handlers
+// mdm_discovery, mdm_xcep, mdm_wstep, mdm_omadm and mdm_hub; the
+// mdm_device_ca trust pool; the admin API (admin.api.mdm); the `caddy mdm`
+// commands; and their Caddyfile syntax. The protocols themselves live in
+// internal/ packages that know nothing of Caddy.
 package caddymdm
 
 import (

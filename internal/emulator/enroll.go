@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -44,7 +45,7 @@ func Enroll(ctx context.Context, o Options, dev *Device, r *Report) error {
 	r.check("P1 enrollment host is a DNS name", !isIP(host), "%s", host)
 
 	// GET: Windows probes the discovery URL first.
-	req, _ := newRequest(ctx, "GET", du.String())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, du.String(), nil)
 	e, err := do(c, req)
 	if err != nil {
 		r.check("discovery GET", false, "%v", err)

@@ -1,17 +1,11 @@
 package emulator
 
 import (
-	"context"
 	"net"
-	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 )
-
-func newRequest(ctx context.Context, method, u string) (*http.Request, error) {
-	return http.NewRequestWithContext(ctx, method, u, nil)
-}
 
 func isIP(host string) bool { return net.ParseIP(host) != nil }
 

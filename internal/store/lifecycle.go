@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -129,6 +128,3 @@ func (s *Store) Retire(ctx context.Context, id, reason string, now time.Time) (*
 	}
 	return d, s.EndSession(ctx, id)
 }
-
-// ErrNotLive is returned when a lifecycle change needs an enrolled device.
-var ErrNotLive = errors.New("device is not enrolled")
