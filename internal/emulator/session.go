@@ -67,6 +67,13 @@ func Session(ctx context.Context, o Options, dev *Device, r *Report, unenroll bo
 		}
 		hdrStatus = s.checkReply(out, m)
 		code, _ := strconv.Atoi(hdrStatus.Data)
+		if m.Header.RespURI != "" {
+			// OMA DM 1.2: the next message of the session goes to RespURI.
+			target = m.Header.RespURI
+		}
+		if digest && (code == 212 || code == 200) {
+			r.check("digest session bound to a RespURI", m.Header.RespURI != "", "reply has no RespURI")
+		}
 		switch {
 		case digest && (code == 401 || code == 407) && hdrStatus.Chal != nil && !challenged:
 			// Answer the challenge with the nonce given, as Windows does.

@@ -70,26 +70,59 @@ func (x *exchange) authenticate(peer []*x509.Certificate) (authResult, error) {
 		if err := checkDigest(cred.Data, dev.Digest.ServerName, dev.Digest.ServerSecret, dev.Digest.ServerNonce); err != nil {
 			return x.challenge(syncml.StatusInvalidCredentials, err.Error())
 		}
-		// Accepted: the nonce is spent; the next session needs a new one.
-		res, err := x.challenge(syncml.StatusAuthAccepted, "")
-		res.method = "digest"
-		return res, err
-	case !x.newSession && x.sess.Authenticated == "digest":
+		return x.acceptDigest()
+	case x.newSession:
+		return x.challenge(syncml.StatusMissingCredentials, "no credentials")
+	case x.req.SessionToken == "":
+		return x.challenge(syncml.StatusMissingCredentials,
+			"no credentials and no session token: a digest session goes on only at the RespURI the server gave")
+	case x.s.tokens.check(dev.DeviceID, x.msg.Header.SessionID, x.req.SessionToken, x.now, x.now.Add(x.s.SessionIdle)):
+		x.respToken = x.req.SessionToken
 		return authResult{method: "digest", status: syncml.StatusOK}, nil
 	default:
-		return x.challenge(syncml.StatusMissingCredentials, "no credentials")
+		return x.challenge(syncml.StatusMissingCredentials,
+			"session token unknown, expired or not this session's (sessions end with their package and at a restart)")
 	}
 }
 
-// challenge answers with a status and a fresh nonce, which it stores as the
-// one the device must use next (P14: 16 random bytes, never reused).
-func (x *exchange) challenge(status int, reason string) (authResult, error) {
+// acceptDigest accepts a message whose digest matched: the nonce is spent
+// (the next session needs the new one, sent with 212), and the session is
+// bound to a fresh token the device must present for the rest of it.
+func (x *exchange) acceptDigest() (authResult, error) {
 	nonce, err := randomNonce(x.s.Rand)
 	if err != nil {
 		return authResult{}, err
 	}
+	token, err := x.s.tokens.issue(x.s.Rand, x.dev.DeviceID, x.msg.Header.SessionID, x.now.Add(x.s.SessionIdle))
+	if err != nil {
+		return authResult{}, err
+	}
+	x.respToken = token
 	x.dev.Digest.ServerNonce = nonce
 	x.devDirty = true
+	return authResult{
+		method: "digest",
+		status: syncml.StatusAuthAccepted,
+		chal:   &syncml.Meta{Type: syncml.AuthMD5, Format: syncml.FormatB64, NextNonce: nonce},
+	}, nil
+}
+
+// challenge refuses a message with a status and the nonce the device must
+// use next. A refusal does not rotate the stored nonce: anyone can provoke
+// one, and rotating would let a stranger invalidate the real device's
+// digest (and cost a write per unauthenticated message). The nonce changes
+// when a digest is accepted; only a device without any nonce gets a first
+// one here (P14: 16 random bytes).
+func (x *exchange) challenge(status int, reason string) (authResult, error) {
+	nonce := x.dev.Digest.ServerNonce
+	if nonce == "" {
+		var err error
+		if nonce, err = randomNonce(x.s.Rand); err != nil {
+			return authResult{}, err
+		}
+		x.dev.Digest.ServerNonce = nonce
+		x.devDirty = true
+	}
 	return authResult{
 		status: status,
 		reason: reason,

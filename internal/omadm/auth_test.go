@@ -5,7 +5,10 @@ import (
 	"crypto/md5"
 	"crypto/x509"
 	"encoding/base64"
+	"net/url"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
 	"github.com/caddy-mdm/caddy-mdm/internal/syncml"
@@ -39,8 +42,10 @@ func TestDigestSession(t *testing.T) {
 	h := newHarness(t, AuthEither, nil)
 	dev := h.enroll(deviceA)
 	ctx := context.Background()
+	enrolledNonce := dev.Digest.ServerNonce
 
-	// No credentials, no certificate: 407 with a fresh nonce; nothing applied.
+	// No credentials, no certificate: 407 with the current nonce; nothing
+	// applied, nothing written (a stranger may not rotate the nonce).
 	r, m := h.sendWith(nil, msg(deviceA, "1", 1, "", session1Alert+`<Replace><CmdID>3</CmdID><Item><Source><LocURI>./DevInfo/Man</LocURI></Source><Data>X</Data></Item></Replace>`, true))
 	hs := headerStatus(t, m)
 	if hs.Data != "407" || hs.Chal == nil || hs.Chal.Type != syncml.AuthMD5 || hs.Chal.Format != "b64" || r.Report.Auth != "" {
@@ -49,38 +54,40 @@ func TestDigestSession(t *testing.T) {
 	if inv, _ := h.srv.Store.Inventory(ctx, deviceA); len(inv.Nodes) != 0 {
 		t.Error("an unauthenticated message was applied")
 	}
-	nonce1 := hs.Chal.NextNonce
-	stored, _ := h.srv.Store.Device(ctx, deviceA)
-	if stored.Digest.ServerNonce != nonce1 || nonce1 == dev.Digest.ServerNonce {
-		t.Fatal("challenge nonce not stored or not fresh")
+	if hs.Chal.NextNonce != enrolledNonce {
+		t.Fatalf("challenge nonce %q, want the stored one %q", hs.Chal.NextNonce, enrolledNonce)
+	}
+	if stored, _ := h.srv.Store.Device(ctx, deviceA); stored.Digest.ServerNonce != enrolledNonce {
+		t.Fatal("a refused message rotated the stored nonce")
 	}
 
-	// Wrong credentials: 401 with another fresh nonce.
+	// Wrong credentials: 401, the nonce still unchanged.
 	_, m = h.sendWith(nil, msg(deviceA, "1", 2, credHdr("d3JvbmcgZGlnZXN0"), session1Alert, true))
 	hs = headerStatus(t, m)
-	if hs.Data != "401" || hs.Chal == nil || hs.Chal.NextNonce == nonce1 {
+	if hs.Data != "401" || hs.Chal == nil || hs.Chal.NextNonce != enrolledNonce {
 		t.Fatalf("wrong digest: %+v", hs)
 	}
-	nonce2 := hs.Chal.NextNonce
 
-	// Right credentials over the latest nonce: 212, and the next nonce.
-	r, m = h.sendWith(nil, msg(deviceA, "1", 3, credHdr(digestFor(t, stored, nonce2)), session1Alert, true))
+	// Right credentials: 212, the next nonce, and a RespURI bound to the session.
+	r, m = h.sendWith(nil, msg(deviceA, "1", 3, credHdr(digestFor(t, dev, enrolledNonce)), session1Alert, false))
 	hs = headerStatus(t, m)
-	if hs.Data != "212" || r.Report.Auth != "digest" || hs.Chal == nil || hs.Chal.NextNonce == nonce2 {
+	if hs.Data != "212" || r.Report.Auth != "digest" || hs.Chal == nil || hs.Chal.NextNonce == enrolledNonce {
 		t.Fatalf("right digest: %+v (%+v)", hs, r.Report)
 	}
-	nonce3 := hs.Chal.NextNonce
+	if stored, _ := h.srv.Store.Device(ctx, deviceA); stored.Digest.ServerNonce != hs.Chal.NextNonce {
+		t.Fatal("the spent nonce was not replaced")
+	}
+	token := respToken(t, m)
 
-	// Later messages of the session need no credentials.
-	_, m = h.sendWith(nil, msg(deviceA, "1", 4, "", "", true))
-	if headerStatus(t, m).Data != "200" {
-		t.Errorf("authenticated session: %s", headerStatus(t, m).Data)
+	// Later messages of the session go on with the token of the RespURI.
+	_, m = h.sendToken(token, msg(deviceA, "1", 4, "", "", false))
+	if headerStatus(t, m).Data != "200" || respToken(t, m) != token {
+		t.Errorf("authenticated session with its token: %s", headerStatus(t, m).Data)
 	}
 
-	// A new session replaying the digest over an old nonce is refused.
-	_, m = h.sendWith(nil, msg(deviceA, "2", 1, credHdr(digestFor(t, stored, nonce2)), session1Alert, true))
-	hs = headerStatus(t, m)
-	if hs.Data != "401" {
+	// A new session replaying the digest over the spent nonce is refused.
+	_, m = h.sendWith(nil, msg(deviceA, "2", 1, credHdr(digestFor(t, dev, enrolledNonce)), session1Alert, true))
+	if hs = headerStatus(t, m); hs.Data != "401" {
 		t.Errorf("replayed nonce: %s, want 401", hs.Data)
 	}
 	// ...and a new session without credentials is challenged again.
@@ -88,7 +95,108 @@ func TestDigestSession(t *testing.T) {
 	if headerStatus(t, m).Data != "407" {
 		t.Errorf("new session without credentials: %s", headerStatus(t, m).Data)
 	}
-	_ = nonce3
+}
+
+// TestDigestSessionHijack: knowing a device's DeviceID and SessionID gives
+// a stranger nothing. Without the session token of the RespURI, a message
+// is challenged, applies nothing, takes no queued command and writes
+// nothing; tokens end with the session, after an idle time and at restart.
+func TestDigestSessionHijack(t *testing.T) {
+	h := newHarness(t, AuthEither, nil)
+	dev := h.enroll(deviceA)
+	ctx := context.Background()
+	now := time.Now()
+	h.srv.Now = func() time.Time { return now }
+	wifi := h.enqueue(deviceA, store.CommandSpec{Verb: "Replace", Items: []store.ItemSpec{{Target: "./Vendor/MSFT/WiFi/Profile/Corp/WlanXml", Data: "wifi-key"}}})
+
+	// The device opens session 1 with its digest; the reply carries the Wi-Fi command.
+	_, m := h.sendWith(nil, msg(deviceA, "1", 1, credHdr(digestFor(t, dev, dev.Digest.ServerNonce)), session1Alert, true))
+	token := respToken(t, m)
+	if len(sentCommands(m)) != 1 {
+		t.Fatalf("the device got %d commands, want its Wi-Fi profile", len(sentCommands(m)))
+	}
+	ack := status(2, "1", sentCommands(m)[0].CmdID, "Replace", 200)
+	before, _ := h.srv.Store.Device(ctx, deviceA)
+	queueBefore, _ := h.srv.Store.Queue(ctx, deviceA)
+
+	attacks := map[string]func() (*Reply, *syncml.Message){
+		"no token": func() (*Reply, *syncml.Message) {
+			return h.sendWith(nil, msg(deviceA, "1", 2, "", status(2, "1", "2", "Replace", 200), true))
+		},
+		"guessed token": func() (*Reply, *syncml.Message) {
+			return h.sendToken("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", msg(deviceA, "1", 2, "", status(2, "1", "2", "Replace", 200), true))
+		},
+		"other session": func() (*Reply, *syncml.Message) { return h.sendToken(token, msg(deviceA, "9", 2, "", "", true)) },
+		"unenroll alert": func() (*Reply, *syncml.Message) {
+			return h.sendWith(nil, msg(deviceA, "1", 2, "", `<Alert><CmdID>2</CmdID><Data>1226</Data><Item><Meta><Type xmlns="syncml:metinf">com.microsoft:mdm.unenrollment.userrequest</Type></Meta><Data>1</Data></Item></Alert>`, true))
+		},
+	}
+	for name, attack := range attacks {
+		r, m := attack()
+		if hs := headerStatus(t, m); hs.Data != "407" || r.Report.Auth != "" || len(sentCommands(m)) != 0 {
+			t.Errorf("%s: SyncHdr %s, auth %q, %d commands: the stranger was served", name, hs.Data, r.Report.Auth, len(sentCommands(m)))
+		}
+	}
+	after, _ := h.srv.Store.Device(ctx, deviceA)
+	queueAfter, _ := h.srv.Store.Queue(ctx, deviceA)
+	if after.State != store.StateEnrolled || after.Digest.ServerNonce != before.Digest.ServerNonce {
+		t.Errorf("refused messages changed the device: state %s, nonce changed %v", after.State, after.Digest.ServerNonce != before.Digest.ServerNonce)
+	}
+	if len(queueAfter.Commands) != len(queueBefore.Commands) || h.commands(deviceA)[wifi.ID].State != store.CommandSent {
+		t.Error("refused messages acknowledged or changed the queue")
+	}
+
+	// The device itself goes on with its token and acknowledges the command.
+	_, m = h.sendToken(token, msg(deviceA, "1", 2, "", ack, true))
+	if headerStatus(t, m).Data != "200" || h.commands(deviceA)[wifi.ID].State != store.CommandAcknowledged {
+		t.Fatalf("the device's own message: %s, command %s", headerStatus(t, m).Data, h.commands(deviceA)[wifi.ID].State)
+	}
+	// That reply had nothing more to send: the session is over, its token dead.
+	if len(sentCommands(m)) != 0 || !m.Final {
+		t.Fatal("expected the session's last reply")
+	}
+	_, m = h.sendToken(token, msg(deviceA, "1", 3, "", "", true))
+	if headerStatus(t, m).Data != "407" {
+		t.Errorf("token after the end of the session: %s, want 407", headerStatus(t, m).Data)
+	}
+
+	// Expiry: an idle session's token stops working.
+	dev, _ = h.srv.Store.Device(ctx, deviceA)
+	_, m = h.sendWith(nil, msg(deviceA, "4", 1, credHdr(digestFor(t, dev, dev.Digest.ServerNonce)), session1Alert, false))
+	token = respToken(t, m)
+	now = now.Add(h.srv.SessionIdle + time.Second)
+	_, m = h.sendToken(token, msg(deviceA, "4", 2, "", "", true))
+	if headerStatus(t, m).Data != "407" {
+		t.Errorf("token after %v idle: %s, want 407", h.srv.SessionIdle, headerStatus(t, m).Data)
+	}
+
+	// Restart: a new server over the same storage knows no token.
+	dev, _ = h.srv.Store.Device(ctx, deviceA)
+	_, m = h.sendWith(nil, msg(deviceA, "5", 1, credHdr(digestFor(t, dev, dev.Digest.ServerNonce)), session1Alert, false))
+	token = respToken(t, m)
+	restarted := &Server{Store: h.srv.Store, ProviderID: h.srv.ProviderID, Auth: h.srv.Auth, Roots: h.srv.Roots, Now: h.srv.Now}
+	if err := restarted.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	h.srv = restarted
+	_, m = h.sendToken(token, msg(deviceA, "5", 2, "", "", true))
+	if headerStatus(t, m).Data != "407" {
+		t.Errorf("token after a restart: %s, want 407", headerStatus(t, m).Data)
+	}
+}
+
+// respToken returns the session token of a reply's RespURI.
+func respToken(t *testing.T, m *syncml.Message) string {
+	t.Helper()
+	u, err := url.Parse(m.Header.RespURI)
+	if err != nil || m.Header.RespURI == "" || !strings.HasPrefix(m.Header.RespURI, serverURL+"?") {
+		t.Fatalf("RespURI %q, want the server URL with a session token", m.Header.RespURI)
+	}
+	tok := u.Query().Get(SessionTokenParam)
+	if len(tok) < 32 {
+		t.Fatalf("session token %q is too short to be unguessable", tok)
+	}
+	return tok
 }
 
 // TestServerCredentials: when the device challenges the server in its

@@ -26,6 +26,8 @@ type exchange struct {
 	hdrChal   *syncml.Meta
 	// sendCred adds server credentials (CLIENT digest) to the reply.
 	sendCred bool
+	// respToken is the token of a digest session, carried in the RespURI.
+	respToken string
 
 	statuses []*syncml.Command
 	// askMore asks the device for the rest of its package (Alert 1222).

@@ -88,7 +88,19 @@ func (h *harness) send(id string, body []byte) (*Reply, *syncml.Message) {
 
 func (h *harness) sendWith(peer []*x509.Certificate, body []byte) (*Reply, *syncml.Message) {
 	h.t.Helper()
-	r, err := h.srv.Handle(context.Background(), Request{Body: body, PeerCertificates: peer, ServerURL: serverURL})
+	return h.sendRequest(Request{Body: body, PeerCertificates: peer, ServerURL: serverURL})
+}
+
+// sendToken delivers a message without certificate to the RespURI of a
+// digest session, carrying token.
+func (h *harness) sendToken(token string, body []byte) (*Reply, *syncml.Message) {
+	h.t.Helper()
+	return h.sendRequest(Request{Body: body, ServerURL: serverURL, SessionToken: token})
+}
+
+func (h *harness) sendRequest(req Request) (*Reply, *syncml.Message) {
+	h.t.Helper()
+	r, err := h.srv.Handle(context.Background(), req)
 	if err != nil {
 		h.t.Fatalf("Handle: %v", err)
 	}

@@ -32,6 +32,9 @@ func writeHeader(e *etree.Element, h *Header) {
 	e.CreateElement("MsgID").SetText(h.MsgID)
 	e.CreateElement("Target").CreateElement("LocURI").SetText(h.Target)
 	e.CreateElement("Source").CreateElement("LocURI").SetText(h.Source)
+	if h.RespURI != "" {
+		e.CreateElement("RespURI").SetText(h.RespURI)
+	}
 	if c := h.Cred; c != nil {
 		ce := e.CreateElement("Cred")
 		writeMeta(ce, &Meta{Type: c.Type, Format: c.Format})

@@ -78,8 +78,11 @@ type Header struct {
 	// Target and Source are the LocURIs: the server URL and the device ID in
 	// a device's message, the reverse in the server's.
 	Target, Source string
-	Cred           *Cred
-	Meta           *Meta
+	// RespURI is where the recipient sends its next message of the session
+	// (OMA DM 1.2: it applies to the response to this message).
+	RespURI string
+	Cred    *Cred
+	Meta    *Meta
 }
 
 // Cred is a SyncHdr credential: Meta Type and Format, and the digest.

@@ -70,6 +70,7 @@ func parseHeader(e *etree.Element) Header {
 		MsgID:     xmltree.Text(xmltree.Child(e, "MsgID")),
 		Target:    xmltree.Text(xmltree.Child(xmltree.Child(e, "Target"), "LocURI")),
 		Source:    xmltree.Text(xmltree.Child(xmltree.Child(e, "Source"), "LocURI")),
+		RespURI:   xmltree.Text(xmltree.Child(e, "RespURI")),
 		Meta:      parseMeta(xmltree.Child(e, "Meta")),
 	}
 	if c := xmltree.Child(e, "Cred"); c != nil {
