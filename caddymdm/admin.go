@@ -15,6 +15,7 @@ import (
 
 	"github.com/caddy-mdm/caddy-mdm/internal/omadm"
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
+	"github.com/caddy-mdm/caddy-mdm/internal/trace"
 )
 
 func init() {
@@ -206,7 +207,7 @@ func (a *AdminAPI) showDevice(w http.ResponseWriter, r *http.Request, app *App, 
 	if err != nil {
 		return apiError(http.StatusInternalServerError, "%v", err)
 	}
-	out := DeviceDetail{Device: d.Redacted(), Inventory: *inv, PendingCommands: len(q.Commands)}
+	out := DeviceDetail{Device: d.Redacted(), Inventory: trace.Inventory(*inv), PendingCommands: len(q.Commands)}
 	if sess != nil {
 		out.LastSeen, out.SessionID, out.SessionAuth = &sess.LastSeen, sess.SessionID, sess.Authenticated
 	}
@@ -214,7 +215,8 @@ func (a *AdminAPI) showDevice(w http.ResponseWriter, r *http.Request, app *App, 
 }
 
 // CommandRequest is a command to queue: a spec (verb, items, commands), or
-// one SyncML command as XML in raw.
+// one SyncML command as XML in raw; sensitive (with either) keeps its data
+// out of logs, traces and command listings.
 type CommandRequest struct {
 	store.CommandSpec
 	Raw string `json:"raw,omitempty"`
@@ -244,6 +246,7 @@ func (a *AdminAPI) enqueue(w http.ResponseWriter, r *http.Request, app *App, id 
 			return apiError(http.StatusBadRequest, "%v", err)
 		}
 		spec = *parsed
+		spec.Sensitive = spec.Sensitive || req.Sensitive
 	}
 	cmd, err := app.management.Enqueue(r.Context(), id, spec)
 	switch {
@@ -256,8 +259,8 @@ func (a *AdminAPI) enqueue(w http.ResponseWriter, r *http.Request, app *App, id 
 	case err != nil:
 		return apiError(http.StatusInternalServerError, "%v", err)
 	}
-	app.logger.Info("command queued", zap.String("device_id", id), zap.String("command_id", cmd.ID), zap.String("verb", cmd.Spec.Verb))
-	return writeJSON(w, http.StatusCreated, cmd)
+	app.logger.Info("command queued", zap.String("device_id", id), zap.String("command_id", cmd.ID), zap.String("verb", cmd.Spec.Verb), zap.Bool("sensitive", trace.SensitiveSpec(&cmd.Spec)))
+	return writeJSON(w, http.StatusCreated, trace.Command(cmd))
 }
 
 // CommandList is a device's commands, finished first, then pending.
@@ -276,7 +279,7 @@ func (a *AdminAPI) listCommands(w http.ResponseWriter, r *http.Request, app *App
 	if cmds == nil {
 		cmds = []*store.Command{}
 	}
-	return writeJSON(w, http.StatusOK, CommandList{Commands: cmds})
+	return writeJSON(w, http.StatusOK, CommandList{Commands: trace.Commands(cmds)})
 }
 
 func (a *AdminAPI) showCommand(w http.ResponseWriter, r *http.Request, app *App, id, cmdID string) error {
@@ -286,7 +289,7 @@ func (a *AdminAPI) showCommand(w http.ResponseWriter, r *http.Request, app *App,
 	}
 	for _, c := range cmds {
 		if c.ID == cmdID {
-			return writeJSON(w, http.StatusOK, c)
+			return writeJSON(w, http.StatusOK, trace.Command(c))
 		}
 	}
 	return apiError(http.StatusNotFound, "device %q has no command %q", id, cmdID)
@@ -303,7 +306,7 @@ func (a *AdminAPI) cancel(w http.ResponseWriter, r *http.Request, app *App, id, 
 		return apiError(http.StatusInternalServerError, "%v", err)
 	}
 	app.logger.Info("command canceled", zap.String("device_id", id), zap.String("command_id", cmdID))
-	return writeJSON(w, http.StatusOK, cmd)
+	return writeJSON(w, http.StatusOK, trace.Command(cmd))
 }
 
 func (a *AdminAPI) unenroll(w http.ResponseWriter, r *http.Request, app *App, id string) error {
@@ -318,7 +321,7 @@ func (a *AdminAPI) unenroll(w http.ResponseWriter, r *http.Request, app *App, id
 		return apiError(http.StatusInternalServerError, "%v", err)
 	}
 	app.logger.Info("unenrollment queued", zap.String("device_id", id), zap.String("command_id", cmd.ID))
-	return writeJSON(w, http.StatusAccepted, cmd)
+	return writeJSON(w, http.StatusAccepted, trace.Command(cmd))
 }
 
 // RetireRequest is the optional body of a retire call.

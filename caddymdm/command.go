@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
+	"github.com/caddy-mdm/caddy-mdm/internal/trace"
 )
 
 func init() {
@@ -40,6 +41,7 @@ localhost:2019). Every subcommand takes --json for machine-readable output.
   caddy mdm send <device-id> --add URI=DATA | --delete URI | --exec URI[=DATA]
   caddy mdm send <device-id> --replace A=1 --replace B=2 --atomic
   caddy mdm send <device-id> --raw command.xml   (one SyncML command; - for stdin)
+  caddy mdm send <device-id> --replace URI=DATA --sensitive   (data kept out of logs, traces, listings)
   caddy mdm commands <device-id>
   caddy mdm cancel <device-id> <command-id>
   caddy mdm trace <device-id>     (needs trace_exchanges in the mdm global option)
@@ -224,6 +226,7 @@ func cliSend() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			req.Sensitive, _ = cmd.Flags().GetBool("sensitive")
 			var out store.Command
 			raw, err := c.call(http.MethodPost, devicePath(args[0])+"/commands", req, &out)
 			if err != nil {
@@ -243,6 +246,7 @@ func cliSend() *cobra.Command {
 	f.Bool("atomic", false, "Wrap the commands in an Atomic")
 	f.Bool("sequence", false, "Wrap the commands in a Sequence")
 	f.String("raw", "", "A file holding one SyncML command (- for stdin)")
+	f.Bool("sensitive", false, "The data is secret (Wi-Fi key, VPN secret, PFX password): delivered as is, REDACTED in logs, traces and listings, results included")
 	return cmd
 }
 
@@ -318,7 +322,11 @@ func cliCommands() *cobra.Command {
 					if cm.Status != 0 {
 						status = fmt.Sprint(cm.Status)
 					}
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", cm.ID, describeSpec(&cm.Spec), cm.State, status, cm.CreatedAt.Format(time.RFC3339))
+					desc := describeSpec(&cm.Spec)
+					if trace.SensitiveSpec(&cm.Spec) {
+						desc += " (sensitive)"
+					}
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", cm.ID, desc, cm.State, status, cm.CreatedAt.Format(time.RFC3339))
 					for _, r := range cm.Results {
 						fmt.Fprintf(w, "  %s\t= %s\t\t\t\n", r.Source, r.Data)
 					}

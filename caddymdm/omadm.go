@@ -60,13 +60,16 @@ func (h *OMADM) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	}
 	query := r.URL.Query()
 	for key, vals := range query {
-		if key != "mode" && key != "Platform" {
-			return refuse(http.StatusBadRequest, "unknown query parameter "+strconv.Quote(key)+": only mode and Platform are defined")
+		if key != "mode" && key != "Platform" && key != omadm.SessionTokenParam {
+			return refuse(http.StatusBadRequest, "unknown query parameter: only mode, Platform and "+omadm.SessionTokenParam+" are defined",
+				zap.String("parameter", clip(key, maxQueryValue)))
 		}
 		if len(vals) != 1 || len(vals[0]) > maxQueryValue {
 			return refuse(http.StatusBadRequest, "query parameter "+key+" must appear once, at most 64 characters")
 		}
 	}
+	token := query.Get(omadm.SessionTokenParam)
+	query.Del(omadm.SessionTokenParam)
 	body, err := io.ReadAll(io.LimitReader(r.Body, h.app.MaxBodySize+1))
 	if err != nil {
 		return refuse(http.StatusBadRequest, "reading the body: "+err.Error())
@@ -74,21 +77,33 @@ func (h *OMADM) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	if int64(len(body)) > h.app.MaxBodySize {
 		return refuse(http.StatusRequestEntityTooLarge, "message larger than "+strconv.FormatInt(h.app.MaxBodySize, 10)+" bytes")
 	}
-	log.Debug("request", zap.String("body", trace.SyncML(body)))
-	req := omadm.Request{Body: body, ServerURL: h.app.endpoints(r).Management}
+	// The request is logged once handled: only then is it known which of
+	// its Results answer a sensitive command.
+	logRequest := func(sensitive []string) {
+		log.Debug("request", zap.Stringer("body", trace.Deferred(func() string {
+			return clip(trace.SyncML(body, sensitive...), maxLoggedBody)
+		})))
+	}
+	req := omadm.Request{Body: body, ServerURL: h.app.endpoints(r).Management, Query: query, SessionToken: token}
 	if r.TLS != nil {
 		req.PeerCertificates = r.TLS.PeerCertificates
 	}
 	reply, err := h.app.management.Handle(r.Context(), req)
 	var reqErr *omadm.RequestError
 	if errors.As(err, &reqErr) {
-		return refuse(reqErr.Status, reqErr.Msg)
+		logRequest(nil)
+		var fields []zap.Field
+		if reqErr.Cause != nil {
+			fields = append(fields, zap.String("cause", clip(reqErr.Cause.Error(), 200)))
+		}
+		return refuse(reqErr.Status, reqErr.Msg, fields...)
 	}
 	if err != nil {
 		log.Error("management message failed", zap.Error(err))
 		return caddyhttp.Error(http.StatusInternalServerError, err)
 	}
 	rep := reply.Report
+	logRequest(rep.Sensitive.Request)
 	fields := []zap.Field{
 		zap.String("device_id", rep.DeviceID),
 		zap.String("session_id", rep.SessionID),
@@ -120,11 +135,14 @@ func (h *OMADM) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	hdr.Set("Cache-Control", "no-store, no-transform")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(reply.Body)
-	redactedReply := trace.SyncML(reply.Body)
-	log.Debug("response", zap.String("body", redactedReply))
-	if rep.KnownDevice {
-		// Never for unknown IDs: a stranger must not create storage.
-		h.app.trace(r, rep.DeviceID, "management", http.StatusOK, trace.SyncML(body), redactedReply)
+	log.Debug("response", zap.Stringer("body", trace.Deferred(func() string {
+		return clip(trace.SyncML(reply.Body, rep.Sensitive.Reply...), maxLoggedBody)
+	})))
+	if rep.Auth != "" && h.app.TraceExchanges > 0 {
+		// Only authenticated exchanges: a stranger must neither create
+		// storage nor push the device's real exchanges out of its trace.
+		h.app.trace(r, rep.DeviceID, "management", http.StatusOK,
+			trace.SyncML(body, rep.Sensitive.Request...), trace.SyncML(reply.Body, rep.Sensitive.Reply...))
 	}
 	return nil
 }

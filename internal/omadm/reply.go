@@ -3,11 +3,13 @@ package omadm
 import (
 	"context"
 	"encoding/base64"
+	"net/url"
 	"strconv"
 	"unicode/utf8"
 
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
 	"github.com/caddy-mdm/caddy-mdm/internal/syncml"
+	"github.com/caddy-mdm/caddy-mdm/internal/trace"
 )
 
 // replyMessage is the reply's header: the device's SessionID and MsgID
@@ -20,6 +22,9 @@ func (x *exchange) replyMessage() *syncml.Message {
 		SessionID: h.SessionID, MsgID: h.MsgID,
 		Target: h.Source, Source: x.req.ServerURL,
 	}}
+	if x.respToken != "" {
+		m.Header.RespURI = x.respURI()
+	}
 	if x.dev != nil && (x.sendCred || x.dev.Digest.ClientChallenged) {
 		if nonce, err := decodeNonce(x.dev.Digest.ClientNonce); err == nil {
 			m.Header.Cred = &syncml.Cred{
@@ -29,6 +34,25 @@ func (x *exchange) replyMessage() *syncml.Message {
 		}
 	}
 	return m
+}
+
+// respURI is the management URL with the device's query parameters and the
+// session token: where the device sends the rest of a digest session.
+func (x *exchange) respURI() string {
+	q := url.Values{}
+	for k, v := range x.req.Query {
+		if k != SessionTokenParam {
+			q[k] = v
+		}
+	}
+	q.Set(SessionTokenParam, x.respToken)
+	return x.req.ServerURL + "?" + q.Encode()
+}
+
+// sessionEnds reports whether the reply closes the session: the device's
+// package was final and the server's reply carries nothing but statuses.
+func (x *exchange) sessionEnds() bool {
+	return x.report.Final && len(x.report.Sent) == 0 && !x.askMore
 }
 
 // headerStatus is the Status for the device's SyncHdr, always first.
@@ -64,7 +88,39 @@ func (x *exchange) reply() []byte {
 	}
 	x.report.HeaderStatus = x.hdrStatus
 	x.report.Final = m.Final
+	x.sensitiveResults()
 	return syncml.Marshal(m)
+}
+
+// SensitiveCmdIDs names the commands of an exchange whose item data is
+// secret, for trace.SyncML: by CmdID, as each message numbers its own.
+type SensitiveCmdIDs struct {
+	// Request are the device's Results answering a sensitive command.
+	Request []string
+	// Reply are the sensitive commands sent in the reply (a chunk of one
+	// included).
+	Reply []string
+}
+
+// sensitiveResults notes the device's Results that answer a sensitive
+// command, matched as applyResults matches them.
+func (x *exchange) sensitiveResults() {
+	for _, c := range x.msg.Commands {
+		if c.Name != syncml.CmdResults {
+			continue
+		}
+		msgRef := c.MsgRef
+		if msgRef == "" {
+			msgRef = strconv.Itoa(atoi(x.msg.Header.MsgID) - 1)
+		}
+		ref, ok := x.sess.Sent[msgRef+":"+c.CmdRef]
+		if !ok {
+			continue
+		}
+		if cmd := x.command(ref.CommandID); cmd != nil && trace.SensitiveSpec(&cmd.Spec) {
+			x.report.Sensitive.Request = append(x.report.Sensitive.Request, c.CmdID)
+		}
+	}
 }
 
 // dispatch appends queued commands to m while they fit in the device's
@@ -163,6 +219,10 @@ func (x *exchange) add(m *syncml.Message, cmd *store.Command, wire *syncml.Comma
 		x.queueDirty = true
 	}
 	x.report.Sent = append(x.report.Sent, cmd.ID+"="+msgID+":"+wire.CmdID)
+	if trace.SensitiveSpec(&cmd.Spec) {
+		// trace.SyncML redacts every item under it, nested commands included.
+		x.report.Sensitive.Reply = append(x.report.Sensitive.Reply, wire.CmdID)
+	}
 }
 
 // chunkable reports whether a command can be sent as a large object: a

@@ -8,11 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
 	"github.com/caddy-mdm/caddy-mdm/internal/syncml"
+	"github.com/caddy-mdm/caddy-mdm/internal/xmltree"
 )
 
 // Server runs OMA-DM sessions.
@@ -28,8 +30,16 @@ type Server struct {
 	MaxMsgSize int
 	// MaxObjectSize bounds a large object received from a device.
 	MaxObjectSize int
-	Now           func() time.Time
-	Rand          io.Reader
+	// SessionIdle is how long a digest-authenticated session stays open
+	// between two device messages (default DefaultSessionIdle).
+	SessionIdle time.Duration
+	Now         func() time.Time
+	Rand        io.Reader
+
+	// ParseGate, when set, bounds the messages parsed at once.
+	ParseGate xmltree.Gate
+
+	tokens *sessionTokens
 }
 
 // DefaultMaxObjectSize bounds a large object received from a device.
@@ -56,6 +66,10 @@ func (s *Server) Validate() error {
 	if s.Rand == nil {
 		s.Rand = rand.Reader
 	}
+	if s.SessionIdle <= 0 {
+		s.SessionIdle = DefaultSessionIdle
+	}
+	s.tokens = newSessionTokens()
 	return nil
 }
 
@@ -65,6 +79,11 @@ type Request struct {
 	PeerCertificates []*x509.Certificate
 	// ServerURL is the management URL the device called (the Source of replies).
 	ServerURL string
+	// Query holds the query parameters the device called with (mode,
+	// Platform), repeated in the RespURI of a digest session.
+	Query url.Values
+	// SessionToken is the session token the device's URL carried, if any.
+	SessionToken string
 }
 
 // Reply is the answer to a message and what happened, for the log.
@@ -94,13 +113,19 @@ type Report struct {
 	Final bool
 	// Notes are things worth a log line (unknown references, ...).
 	Notes []string
+	// Sensitive names the CmdIDs whose item data must not be logged or
+	// traced (trace.SyncML): sensitive commands in the reply, Results
+	// answering them in the device's message.
+	Sensitive SensitiveCmdIDs
 }
 
 // RequestError is a message that cannot be answered in SyncML: the HTTP
-// status to answer with and why.
+// status to answer with, a fixed text for the client (never an echo of its
+// input), and the cause for the log.
 type RequestError struct {
 	Status int
 	Msg    string
+	Cause  error
 }
 
 func (e *RequestError) Error() string { return e.Msg }
@@ -108,14 +133,24 @@ func (e *RequestError) Error() string { return e.Msg }
 // Handle processes one device message. Messages of one device are
 // serialized; those of different devices run in parallel.
 func (s *Server) Handle(ctx context.Context, req Request) (*Reply, error) {
+	if err := SyncMLLimits.Check(req.Body); err != nil {
+		return nil, &RequestError{Status: 413, Msg: "message too complex", Cause: err}
+	}
+	if s.ParseGate != nil {
+		leave, err := s.ParseGate.Enter(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer leave()
+	}
 	msg, err := syncml.Parse(req.Body)
 	if err != nil {
-		return nil, &RequestError{Status: 400, Msg: err.Error()}
+		return s.malformed(req, err)
 	}
 	h := msg.Header
 	deviceID := h.Source
 	if !store.ValidDeviceID(deviceID) {
-		return nil, &RequestError{Status: 400, Msg: fmt.Sprintf("SyncHdr Source %q is not a device ID", truncate(deviceID, 80))}
+		return nil, &RequestError{Status: 400, Msg: "SyncHdr Source is not a device ID", Cause: fmt.Errorf("Source %q", truncate(deviceID, 80))}
 	}
 	if h.SessionID == "" || h.MsgID == "" {
 		return nil, &RequestError{Status: 400, Msg: "SyncHdr lacks SessionID or MsgID"}
@@ -147,7 +182,8 @@ func (s *Server) Handle(ctx context.Context, req Request) (*Reply, error) {
 		return nil, err
 	}
 	if !auth.ok() {
-		// Only the new nonce is kept; nothing the message says is applied.
+		// Nothing the message says is applied, and nothing is written but
+		// a first nonce where the device had none.
 		if x.devDirty {
 			if err := s.Store.PutDevice(ctx, x.dev); err != nil {
 				return nil, err
@@ -167,7 +203,28 @@ func (s *Server) Handle(ctx context.Context, req Request) (*Reply, error) {
 	if err := x.save(ctx); err != nil {
 		return nil, err
 	}
+	if x.respToken != "" && x.sessionEnds() {
+		s.tokens.end(deviceID)
+	}
 	return &Reply{Body: body, Report: x.report}, nil
+}
+
+// SyncMLLimits bound what parsing a device message may cost before its
+// tree is built: a real message holds a few hundred nodes, a large Results
+// a few thousand.
+var SyncMLLimits = xmltree.Limits{MaxNodes: 50000, MaxDepth: syncml.MaxDepth + 2}
+
+// malformed answers a message that does not parse: in SyncML, with a 400
+// SyncHdr status, when its header names a session and a device; otherwise
+// with a plain 400. Neither echoes the input.
+func (s *Server) malformed(req Request, cause error) (*Reply, error) {
+	h, ok := syncml.ParseHeader(req.Body)
+	if !ok || !store.ValidDeviceID(h.Source) || h.SessionID == "" || h.MsgID == "" {
+		return nil, &RequestError{Status: 400, Msg: "not a SyncML 1.2 message", Cause: cause}
+	}
+	x := &exchange{s: s, msg: &syncml.Message{Header: h}, req: req, now: s.Now()}
+	x.report = Report{DeviceID: h.Source, SessionID: h.SessionID, MsgID: h.MsgID}
+	return x.refuse(syncml.StatusBadRequest, nil, "malformed message: "+truncate(cause.Error(), 200)), nil
 }
 
 // duplicateCmdID returns a CmdID used twice in a message (nested included).

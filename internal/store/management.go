@@ -48,6 +48,11 @@ type CommandSpec struct {
 	Verb     string        `json:"verb"`
 	Items    []ItemSpec    `json:"items,omitempty"`
 	Commands []CommandSpec `json:"commands,omitempty"`
+	// Sensitive marks secret data (Wi-Fi keys, VPN secrets, PFX passwords):
+	// the command is delivered as is, but its item data, and the results the
+	// device returns for it, are REDACTED in logs, device traces and the
+	// admin API and CLI. It covers the nested commands of an Atomic/Sequence.
+	Sensitive bool `json:"sensitive,omitempty"`
 }
 
 // ItemSpec is one item of a command: the node, its Meta and its data.
