@@ -237,21 +237,36 @@ func TestManagementBadInput(t *testing.T) {
 	a := enrollDevice(t, s, "a-enroll-request.xml", deviceA)
 	dev := s.deviceClient(a.cert)
 	good := capture.Read(t, "a-syncml-session1-msg1.xml")
+	hdrEnd := bytes.Index(good, []byte("</SyncHdr>")) + len("</SyncHdr>")
 	for _, tc := range []struct {
 		name, method, path, ctype string
 		body                      []byte
 		status                    int
+		// syncmlStatus, when set, is the SyncHdr status of a SyncML answer:
+		// a message whose SyncHdr can be read is answered in SyncML.
+		syncmlStatus string
 	}{
-		{"GET", http.MethodGet, managePath, "", nil, 405},
-		{"wrong content type", http.MethodPost, managePath, "text/xml", good, 415},
-		{"unknown query", http.MethodPost, managePath + "&debug=1", syncmlMedia, good, 400},
-		{"malformed XML", http.MethodPost, managePath, syncmlMedia, good[:300], 400},
-		{"wrong namespace", http.MethodPost, managePath, syncmlMedia, bytes.Replace(good, []byte("SYNCML:SYNCML1.2"), []byte("syncml:other"), 1), 400},
-		{"over the limit", http.MethodPost, managePath, syncmlMedia, append(bytes.Repeat([]byte(" "), 2<<20), good...), 413},
+		{"GET", http.MethodGet, managePath, "", nil, 405, ""},
+		{"wrong content type", http.MethodPost, managePath, "text/xml", good, 415, ""},
+		{"unknown query", http.MethodPost, managePath + "&debug=1", syncmlMedia, good, 400, ""},
+		{"malformed XML", http.MethodPost, managePath, syncmlMedia, append(good[:hdrEnd-40:hdrEnd-40], "<<ECHO-ME>>"...), 400, ""},
+		{"cut after the SyncHdr", http.MethodPost, managePath, syncmlMedia, append(good[:hdrEnd:hdrEnd], "<SyncBody><Alert><<ECHO-ME>>"...), 200, "400"},
+		{"wrong namespace", http.MethodPost, managePath, syncmlMedia, bytes.Replace(good, []byte("SYNCML:SYNCML1.2"), []byte("syncml:other"), 1), 200, "400"},
+		{"over the limit", http.MethodPost, managePath, syncmlMedia, append(bytes.Repeat([]byte(" "), 2<<20), good...), 413, ""},
+		{"too many elements", http.MethodPost, managePath, syncmlMedia, bytes.Replace(good, []byte("<Final/>"), bytes.Repeat([]byte("<Final/>"), 60000), 1), 413, ""},
 	} {
 		r := s.do(dev, tc.method, tc.path, tc.ctype, tc.body)
 		if r.StatusCode != tc.status || len(r.body) == 0 {
-			t.Errorf("%s: %d %q, want %d with a reason", tc.name, r.StatusCode, r.body, tc.status)
+			t.Errorf("%s: %d %q, want %d with a reason", tc.name, r.StatusCode, clipped(r.body), tc.status)
+		}
+		if bytes.Contains(r.body, []byte("ECHO-ME")) {
+			t.Errorf("%s: the answer echoes the input: %q", tc.name, clipped(r.body))
+		}
+		if tc.syncmlStatus != "" {
+			m, err := syncml.Parse(r.body)
+			if err != nil || len(m.Commands) != 1 || m.Commands[0].Cmd != "SyncHdr" || m.Commands[0].Data != tc.syncmlStatus {
+				t.Errorf("%s: want a SyncML answer with SyncHdr status %s, got %q", tc.name, tc.syncmlStatus, clipped(r.body))
+			}
 		}
 	}
 
@@ -277,4 +292,12 @@ func TestManagementBadInput(t *testing.T) {
 	if out, err := s.cli("send", deviceA, "--get", "DevDetail/SwV"); err == nil || !strings.Contains(out, "must start with ./") {
 		t.Errorf("CLI with a bad command: %v\n%s", err, out)
 	}
+}
+
+// clipped shortens a body for an error message.
+func clipped(b []byte) string {
+	if len(b) > 600 {
+		return string(b[:600]) + "..."
+	}
+	return string(b)
 }

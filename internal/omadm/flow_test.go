@@ -27,14 +27,16 @@ func TestBadInput(t *testing.T) {
 		httpStatus int
 		hdrStatus  string
 	}{
-		"malformed XML":   {good[:200], 400, ""},
-		"wrong namespace": {strings.Replace(good, "SYNCML:SYNCML1.2", "SYNCML:SYNCML1.1", 1), 400, ""},
-		"missing SyncHdr": {strings.Replace(strings.Replace(good, "<SyncHdr>", "<Hdr>", 1), "</SyncHdr>", "</Hdr>", 1), 400, ""},
-		"bad device ID":   {strings.Replace(good, "<LocURI>1E08C6E95D8BB843B1278FF45BC60CC6</LocURI>", "<LocURI>../etc</LocURI>", 1), 400, ""},
-		"no MsgID":        {strings.Replace(good, "<MsgID>1</MsgID>", "", 1), 400, ""},
-		"unknown device":  {strings.ReplaceAll(good, deviceA, "0000000000000000000000000000AAAA"), 0, "403"},
-		"duplicate CmdID": {strings.Replace(good, "<CmdID>3</CmdID>", "<CmdID>2</CmdID>", 1), 0, "400"},
-		"old DTD":         {strings.Replace(good, "<VerDTD>1.2</VerDTD>", "<VerDTD>1.1</VerDTD>", 1), 0, "505"},
+		"malformed XML":     {good[:200], 400, ""},
+		"wrong namespace":   {strings.Replace(good, "SYNCML:SYNCML1.2", "SYNCML:SYNCML1.1", 1), 0, "400"},
+		"cut after SyncHdr": {good[:strings.Index(good, "</SyncHdr>")+len("</SyncHdr>")] + "<SyncBody><Alert><CmdID>", 0, "400"},
+		"too many nodes":    {strings.Replace(good, "<Final/>", strings.Repeat("<Final/>", 60000), 1), 413, ""},
+		"missing SyncHdr":   {strings.Replace(strings.Replace(good, "<SyncHdr>", "<Hdr>", 1), "</SyncHdr>", "</Hdr>", 1), 400, ""},
+		"bad device ID":     {strings.Replace(good, "<LocURI>1E08C6E95D8BB843B1278FF45BC60CC6</LocURI>", "<LocURI>../etc</LocURI>", 1), 400, ""},
+		"no MsgID":          {strings.Replace(good, "<MsgID>1</MsgID>", "", 1), 400, ""},
+		"unknown device":    {strings.ReplaceAll(good, deviceA, "0000000000000000000000000000AAAA"), 0, "403"},
+		"duplicate CmdID":   {strings.Replace(good, "<CmdID>3</CmdID>", "<CmdID>2</CmdID>", 1), 0, "400"},
+		"old DTD":           {strings.Replace(good, "<VerDTD>1.2</VerDTD>", "<VerDTD>1.1</VerDTD>", 1), 0, "505"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			r, err := h.srv.Handle(context.Background(), Request{Body: []byte(tc.body), PeerCertificates: peerOf(h, deviceA), ServerURL: serverURL})
@@ -42,6 +44,9 @@ func TestBadInput(t *testing.T) {
 				var re *RequestError
 				if !errors.As(err, &re) || re.Status != tc.httpStatus {
 					t.Fatalf("got %v, want HTTP %d", err, tc.httpStatus)
+				}
+				if strings.Contains(tc.body, re.Msg) {
+					t.Errorf("the answer %q echoes the input", re.Msg)
 				}
 				return
 			}

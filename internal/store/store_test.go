@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -67,5 +69,43 @@ func TestMemoryLock(t *testing.T) {
 	_ = m.Unlock(ctx, "x")
 	if err := m.Lock(ctx, "x"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestRemoveLeftovers(t *testing.T) {
+	dir := t.TempDir()
+	s := New(&certmagic.FileStorage{Path: dir})
+	ctx := context.Background()
+	d := &Device{DeviceID: "1E08C6E95D8BB843B1278FF45BC60CC6", State: StateEnrolled}
+	if err := s.PutDevice(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	devDir := filepath.Join(dir, "mdm", "devices", d.DeviceID)
+	old := filepath.Join(devDir, "3141592653")   // a killed writer's temporary file
+	fresh := filepath.Join(devDir, "2718281828") // a write in progress
+	for _, f := range []string{old, fresh} {
+		if err := os.WriteFile(f, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	past := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(old, past, past); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.RemoveLeftovers(ctx, time.Minute)
+	if err != nil || n != 1 {
+		t.Fatalf("RemoveLeftovers = %d, %v; want 1 removed", n, err)
+	}
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Error("the old temporary file is still there")
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Error("a fresh temporary file (a write in progress) was removed")
+	}
+	if got, err := s.Device(ctx, d.DeviceID); err != nil || got.State != StateEnrolled {
+		t.Errorf("the record did not survive: %v", err)
+	}
+	if n, err := New(NewMemory()).RemoveLeftovers(ctx, 0); n != 0 || err != nil {
+		t.Errorf("memory storage: %d, %v", n, err)
 	}
 }

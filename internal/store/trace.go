@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"time"
 )
 
@@ -23,7 +24,17 @@ type Trace struct {
 
 func traceKey(id string) string { return deviceDir(id) + "/trace.json" }
 
-// AppendTrace adds an exchange to a device's trace, keeping the last keep.
+// Bounds of a device's trace: each body is cut to MaxTraceBody bytes and
+// the whole trace kept under MaxTraceBytes, dropping the oldest exchanges,
+// so that a trace (rewritten at each exchange) stays small whatever a
+// device sends.
+const (
+	MaxTraceBody  = 32 << 10
+	MaxTraceBytes = 512 << 10
+)
+
+// AppendTrace adds an exchange to a device's trace, keeping the last keep
+// within MaxTraceBytes.
 func (s *Store) AppendTrace(ctx context.Context, id string, ex Exchange, keep int) error {
 	unlock := s.LockDevice(id)
 	defer unlock()
@@ -31,11 +42,33 @@ func (s *Store) AppendTrace(ctx context.Context, id string, ex Exchange, keep in
 	if err != nil {
 		return err
 	}
+	ex.Request, ex.Response = cutBody(ex.Request), cutBody(ex.Response)
 	t.Exchanges = append(t.Exchanges, ex)
 	if n := len(t.Exchanges); n > keep {
-		t.Exchanges = append([]Exchange(nil), t.Exchanges[n-keep:]...)
+		t.Exchanges = t.Exchanges[n-keep:]
 	}
+	size := 0
+	for i := len(t.Exchanges) - 1; i >= 0; i-- {
+		size += len(t.Exchanges[i].Request) + len(t.Exchanges[i].Response)
+		if size > MaxTraceBytes {
+			t.Exchanges = t.Exchanges[i+1:]
+			break
+		}
+	}
+	t.Exchanges = append([]Exchange(nil), t.Exchanges...)
 	return s.storeJSON(ctx, traceKey(id), t)
+}
+
+// cutBody shortens a traced body to MaxTraceBody bytes, saying so.
+func cutBody(b string) string {
+	if len(b) <= MaxTraceBody {
+		return b
+	}
+	cut := MaxTraceBody
+	for cut > 0 && b[cut]&0xC0 == 0x80 {
+		cut--
+	}
+	return b[:cut] + fmt.Sprintf("\n…[cut: %d bytes in all]", len(b))
 }
 
 // Trace returns a device's trace (empty when none was kept).
