@@ -7,11 +7,13 @@
 package caddymdm
 
 import (
+	"context"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"strings"
 	"time"
 
@@ -23,6 +25,7 @@ import (
 	"github.com/caddy-mdm/caddy-mdm/internal/omadm"
 	"github.com/caddy-mdm/caddy-mdm/internal/provdoc"
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
+	"github.com/caddy-mdm/caddy-mdm/internal/xmltree"
 )
 
 func init() {
@@ -72,7 +75,7 @@ type App struct {
 	// Turns off automatic renewal (ROBO); devices then renew with the user's
 	// credentials.
 	DisableROBO bool `json:"disable_robo,omitempty"`
-	// Smallest RSA key accepted in a CSR, in bits. Default: 2048.
+	// Smallest RSA key accepted in a CSR, in bits: 2048 to 4096. Default: 2048.
 	MinKeyLength int `json:"min_key_length,omitempty"`
 	// Highest EnrollmentVersion answered by discovery. Default: 5.0.
 	MaxEnrollmentVersion string `json:"max_enrollment_version,omitempty"`
@@ -110,10 +113,18 @@ type App struct {
 	ca         *issuer.CA
 	store      *store.Store
 	logger     *zap.Logger
+	// parseGate bounds the requests whose XML trees exist at once.
+	parseGate   xmltree.Gate
+	stopCleanup context.CancelFunc
 }
 
-// DefaultMaxBodySize bounds request bodies; enrollment requests are a few KiB.
+// DefaultMaxBodySize bounds OMA-DM messages (a device's Results may be
+// large); the enrollment endpoints have lower limits of their own.
 const DefaultMaxBodySize = 1 << 20
+
+// parsesPerCore sizes the parse gate: parsing is CPU-bound, so more parses
+// at once than cores gain nothing and only add trees to memory.
+const parsesPerCore = 2
 
 // CaddyModule returns the Caddy module information.
 func (App) CaddyModule() caddy.ModuleInfo {
@@ -186,7 +197,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.service.Validate(); err != nil {
 		return fmt.Errorf("mdm: %v", err)
 	}
+	a.parseGate = xmltree.NewGate(max(4, parsesPerCore*runtime.GOMAXPROCS(0)))
 	a.management = &omadm.Server{
+		ParseGate:     a.parseGate,
 		Store:         a.store,
 		ProviderID:    a.ProviderID,
 		Auth:          omadm.AuthMode(a.ManagementAuth),
@@ -221,11 +234,34 @@ func (a *App) Validate() error {
 	return nil
 }
 
-// Start implements caddy.App.
-func (a *App) Start() error { return nil }
+// leftoverMinAge spares temporary files younger than this at the start
+// cleanup: they may be another node's write in progress.
+const leftoverMinAge = time.Minute
+
+// Start implements caddy.App: it removes, in the background, temporary
+// files a killed process left in file storage.
+func (a *App) Start() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	a.stopCleanup = cancel
+	go func() {
+		n, err := a.store.RemoveLeftovers(ctx, leftoverMinAge)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			a.logger.Error("removing leftover temporary files from storage", zap.Error(err))
+		case n > 0:
+			a.logger.Info("removed temporary files a stopped process left in storage", zap.Int("files", n))
+		}
+	}()
+	return nil
+}
 
 // Stop implements caddy.App.
-func (a *App) Stop() error { return nil }
+func (a *App) Stop() error {
+	if a.stopCleanup != nil {
+		a.stopCleanup()
+	}
+	return nil
+}
 
 // endpoints returns the service URLs for a request: the configured base URL,
 // or https:// and the host the device used.

@@ -39,7 +39,7 @@ func (d *Discovery) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhtt
 		d.logger.Debug("discovery probe", zap.String("user_agent", r.UserAgent()))
 		return nil
 	}
-	x, ok := readSOAP(w, r, d.logger, d.app.MaxBodySize)
+	x, ok := d.app.readSOAP(w, r, d.logger, maxDiscoveryBody)
 	if !ok {
 		return nil
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/caddy-mdm/caddy-mdm/internal/soap"
 	"github.com/caddy-mdm/caddy-mdm/internal/trace"
+	"github.com/caddy-mdm/caddy-mdm/internal/xmltree"
 )
 
 // soapExchange is one SOAP request being served: its trace ID, which ties the
@@ -35,9 +36,24 @@ type soapExchange struct {
 // errTooLarge marks a body over the app's limit.
 var errTooLarge = errors.New("request body too large")
 
-// readSOAP reads and parses a POSTed envelope within maxBody bytes. On
-// failure it has already answered with a fault and logged why; ok is false.
-func readSOAP(w http.ResponseWriter, r *http.Request, logger *zap.Logger, maxBody int64) (*soapExchange, bool) {
+// Body limits of the SOAP endpoints, sized to real requests: a Discover or
+// GetPolicies is 1-2 KB, an enrollment with its CSR about 5 KB, a renewal
+// with its PKCS#7 a little more. The app's max_body_size lowers them.
+const (
+	maxDiscoveryBody  = 64 << 10
+	maxPolicyBody     = 64 << 10
+	maxEnrollmentBody = 256 << 10
+)
+
+// soapLimits bound the tree of an envelope: real ones hold a few hundred
+// nodes (elements, attributes, text runs) at most 8 levels deep.
+var soapLimits = xmltree.Limits{MaxNodes: 4000, MaxDepth: 32}
+
+// readSOAP reads and parses a POSTed envelope within maxBody bytes (or the
+// app's max_body_size, if lower). On failure it has already answered with
+// a fault and logged why; ok is false.
+func (a *App) readSOAP(w http.ResponseWriter, r *http.Request, logger *zap.Logger, maxBody int64) (*soapExchange, bool) {
+	maxBody = min(maxBody, a.MaxBodySize)
 	x := &soapExchange{w: w, r: r, logger: logger, traceID: newTraceID()}
 	x.logger = logger.With(zap.String("trace_id", x.traceID), zap.String("remote_ip", remoteIP(r)))
 	if r.Method != http.MethodPost {
@@ -54,9 +70,18 @@ func readSOAP(w http.ResponseWriter, r *http.Request, logger *zap.Logger, maxBod
 		x.fault(soap.NewFault(soap.MessageFormat, err, "The request body could not be read within %d bytes.", maxBody))
 		return x, false
 	}
-	x.logger.Debug("request", zap.String("body", trace.SOAP(body)))
+	x.logger.Debug("request", zap.Stringer("body", trace.Deferred(func() string { return clip(trace.SOAP(body), maxLoggedBody) })))
 	x.reqBody = body
+	if err := soapLimits.Check(body); err != nil {
+		x.fault(soap.NewFault(soap.MessageFormat, err, "The request is larger or deeper than any enrollment message."))
+		return x, false
+	}
+	leave, err := a.parseGate.Enter(r.Context())
+	if err != nil {
+		return x, false // the client has gone
+	}
 	env, err := soap.Parse(body)
+	leave()
 	if err != nil {
 		x.fault(soap.NewFault(soap.MessageFormat, err, "The request is not a well-formed SOAP envelope."))
 		return x, false
@@ -81,7 +106,7 @@ func (x *soapExchange) respond(body []byte) {
 
 func (x *soapExchange) write(status int, body []byte) {
 	x.status, x.respBody = status, body
-	x.logger.Debug("response", zap.Int("status", status), zap.String("body", trace.SOAP(body)))
+	x.logger.Debug("response", zap.Int("status", status), zap.Stringer("body", trace.Deferred(func() string { return clip(trace.SOAP(body), maxLoggedBody) })))
 	writeSOAP(x.w, status, body)
 }
 
