@@ -93,6 +93,9 @@ func noOptions(d *caddyfile.Dispenser) error {
 //		storage                <module> { ... }
 //		auth on_premise {
 //			user <username> <bcrypt-hash>
+//			user_failures   <burst> <interval>|off
+//			client_failures <burst> <interval>|off
+//			failure_keys    <n>
 //		}
 //		auth federated {
 //			authentication_service_url <url>
@@ -144,6 +147,14 @@ func noOptions(d *caddyfile.Dispenser) error {
 //	}
 //
 // Durations take Caddy's units plus d for days (365d).
+//
+// In auth on_premise, user_failures and client_failures limit failed
+// password checks per user name (any case) and per client address: <burst>
+// failures, then one more per <interval>; a request over either limit is
+// refused (Authentication fault) before its password is checked, even a
+// right one. Defaults: user_failures 5 1m, client_failures 20 6s,
+// failure_keys 10000 (the most user names and addresses each limit
+// remembers, least recently used forgotten first).
 func parseGlobalMDM(d *caddyfile.Dispenser, _ any) (any, error) {
 	app := new(App)
 	d.Next() // option name

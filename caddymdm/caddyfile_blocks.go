@@ -38,6 +38,12 @@ func parseAuth(d *caddyfile.Dispenser) (*AuthConfig, error) {
 				return nil, d.Err("user needs a name and a bcrypt hash (make one with `caddy hash-password`)")
 			}
 			c.Users = append(c.Users, User{Username: args[0], Password: args[1]})
+		case "user_failures":
+			c.UserFailures, err = parseFailureLimit(d)
+		case "client_failures":
+			c.ClientFailures, err = parseFailureLimit(d)
+		case "failure_keys":
+			err = intArg(d, &c.FailureKeys)
 		case "authentication_service_url":
 			err = oneArg(d, &c.AuthenticationServiceURL)
 		case "token_secret":
@@ -54,6 +60,27 @@ func parseAuth(d *caddyfile.Dispenser) (*AuthConfig, error) {
 		}
 	}
 	return c, nil
+}
+
+// parseFailureLimit reads "<burst> <interval>" or "off".
+func parseFailureLimit(d *caddyfile.Dispenser) (*FailureLimit, error) {
+	key := d.Val()
+	args := d.RemainingArgs()
+	if len(args) == 1 && args[0] == "off" {
+		return &FailureLimit{Off: true}, nil
+	}
+	if len(args) != 2 {
+		return nil, d.Errf("%s needs <burst> <interval>, or off", key)
+	}
+	burst, err := strconv.Atoi(args[0])
+	if err != nil || burst < 1 {
+		return nil, d.Errf("%s: burst %q is not a positive number", key, args[0])
+	}
+	dur, err := caddy.ParseDuration(args[1])
+	if err != nil || dur <= 0 {
+		return nil, d.Errf("%s: %q is not a positive duration", key, args[1])
+	}
+	return &FailureLimit{Burst: burst, Interval: caddy.Duration(dur)}, nil
 }
 
 func parseDeviceCA(d *caddyfile.Dispenser) (*DeviceCAConfig, error) {

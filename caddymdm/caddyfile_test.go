@@ -16,9 +16,11 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/certmagic"
+	"golang.org/x/crypto/bcrypt"
 
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
+	"github.com/caddy-mdm/caddy-mdm/internal/enroll"
 	"github.com/caddy-mdm/caddy-mdm/internal/testpki"
 )
 
@@ -215,6 +217,65 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
+// TestPasswordAuthConfig: the failure limits of auth on_premise reach the
+// authenticator, and the dummy hash for unknown users has the configured
+// hashes' bcrypt cost (an unknown user must cost what a known one does).
+func TestPasswordAuthConfig(t *testing.T) {
+	cost4, err := bcrypt.GenerateFromPassword([]byte("x"), 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := adaptSnippet(t, `{
+	mdm {
+		auth on_premise {
+			user demo@contoso.com $2a$10$dZYNlhVd.QBD.EjGSM4xTuY5LygfKhyOTKxKsXoPNlKjOgXOfI7n.
+			user other `+string(cost4)+`
+			user_failures 3 1h
+			client_failures off
+			failure_keys 500
+		}
+	}
+}
+enterpriseenrollment.example.com {
+	tls internal
+	mdm
+}`)
+	raw, _ := json.Marshal(cfg["apps"].(map[string]any)["mdm"].(map[string]any)["auth"])
+	var ac AuthConfig
+	if err := json.Unmarshal(raw, &ac); err != nil {
+		t.Fatal(err)
+	}
+	l, err := ac.failureLimits()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.PerUserBurst != 3 || l.PerUserEvery != time.Hour || l.PerClientBurst != 0 || l.MaxKeys != 500 {
+		t.Errorf("limits %+v from %s", l, raw)
+	}
+	auth, err := ac.authenticator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := bcrypt.Cost(auth.(*enroll.PasswordAuth).DummyHash()); err != nil || c != 10 {
+		t.Errorf("dummy hash cost %d (%v), want 10, the configured hashes' highest", c, err)
+	}
+
+	// Defaults, and the errors a JSON config can still hold.
+	if l, err := (&AuthConfig{}).failureLimits(); err != nil || l.PerUserBurst != 5 || l.PerUserEvery != time.Minute ||
+		l.PerClientBurst != 20 || l.PerClientEvery != 6*time.Second || l.MaxKeys != 10000 {
+		t.Errorf("defaults %+v %v", l, err)
+	}
+	for _, bad := range []AuthConfig{
+		{UserFailures: &FailureLimit{Burst: 0, Interval: caddy.Duration(time.Minute)}},
+		{ClientFailures: &FailureLimit{Burst: 5}},
+		{FailureKeys: -1},
+	} {
+		if _, err := bad.failureLimits(); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+}
+
 func aetxFile(t *testing.T, content string) string {
 	t.Helper()
 	f := filepath.Join(t.TempDir(), "AET.aetx")
@@ -234,6 +295,11 @@ func TestCaddyfileSyntaxErrors(t *testing.T) {
 		"hub without root arg": ":443 {\n mdm_hub {\n root\n }\n}",
 		"hub unknown option":   ":443 {\n mdm_hub {\n colour blue\n }\n}",
 		"hub argument":         ":443 {\n mdm_hub /x extra {\n }\n}",
+		"failures zero burst":  "{\n mdm {\n auth on_premise {\n user_failures 0 1m\n }\n }\n}\n:443 {\n mdm\n}",
+		"failures no interval": "{\n mdm {\n auth on_premise {\n user_failures 5\n }\n }\n}\n:443 {\n mdm\n}",
+		"failures bad burst":   "{\n mdm {\n auth on_premise {\n client_failures x 1m\n }\n }\n}\n:443 {\n mdm\n}",
+		"failures bad period":  "{\n mdm {\n auth on_premise {\n client_failures 5 never\n }\n }\n}\n:443 {\n mdm\n}",
+		"failure_keys word":    "{\n mdm {\n auth on_premise {\n failure_keys many\n }\n }\n}\n:443 {\n mdm\n}",
 	} {
 		if _, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(src), nil); err == nil {
 			t.Errorf("%s: adapted without error", name)

@@ -1,6 +1,7 @@
 package caddymdm
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/caddyserver/caddy/v2"
@@ -33,13 +34,15 @@ func (WSTEP) CaddyModule() caddy.ModuleInfo {
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *WSTEP) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
-	x, ok := readSOAP(w, r, h.logger, h.app.MaxBodySize)
+	x, ok := h.app.readSOAP(w, r, h.logger, maxEnrollmentBody)
 	if !ok {
 		return nil
 	}
-	body, issued, err := h.app.service.RequestToken(r.Context(), x.env,
-		enroll.CredentialsFrom(x.env, x.peerCertificates()), h.app.endpoints(r))
+	creds := enroll.CredentialsFrom(x.env, x.peerCertificates())
+	creds.RemoteAddr = remoteIP(r)
+	body, issued, err := h.app.service.RequestToken(r.Context(), x.env, creds, h.app.endpoints(r))
 	if err != nil {
+		logRefusalDetail(x, err)
 		x.fault(err)
 		return nil
 	}
@@ -76,6 +79,23 @@ func (h *WSTEP) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	}
 	h.app.trace(r, dev.DeviceID, kind, status, req, resp)
 	return nil
+}
+
+// logRefusalDetail writes the warn line of a refusal that an admin acts on:
+// a password check refused for too many failures, or an enrollment refused
+// because the device is enrolled by another user. The exchange's logger
+// already names the remote IP; no secret is logged.
+func logRefusalDetail(x *soapExchange, err error) {
+	var rl *enroll.RateLimitedError
+	if errors.As(err, &rl) {
+		x.logger.Warn("authentication rate-limited", zap.String("user", rl.User), zap.String("limit", rl.By))
+	}
+	var oe *enroll.OwnershipError
+	if errors.As(err, &oe) {
+		x.logger.Warn("enrollment refused: device enrolled by another user",
+			zap.String("user", oe.User), zap.String("device_id", oe.DeviceID), zap.String("hw_dev_id", oe.HWDevID),
+			zap.String("owner", oe.Owner), zap.String("owner_device_id", oe.OwnerDeviceID))
+	}
 }
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:

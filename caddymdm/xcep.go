@@ -32,12 +32,15 @@ func (XCEP) CaddyModule() caddy.ModuleInfo {
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *XCEP) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
-	x, ok := readSOAP(w, r, h.logger, h.app.MaxBodySize)
+	x, ok := h.app.readSOAP(w, r, h.logger, maxPolicyBody)
 	if !ok {
 		return nil
 	}
-	body, user, err := h.app.service.GetPolicies(r.Context(), x.env, enroll.CredentialsFrom(x.env, x.peerCertificates()))
+	creds := enroll.CredentialsFrom(x.env, x.peerCertificates())
+	creds.RemoteAddr = remoteIP(r)
+	body, user, err := h.app.service.GetPolicies(r.Context(), x.env, creds)
 	if err != nil {
+		logRefusalDetail(x, err)
 		x.fault(err)
 		return nil
 	}

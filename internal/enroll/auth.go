@@ -2,12 +2,18 @@ package enroll
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"time"
+
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/caddy-mdm/caddy-mdm/internal/fedtoken"
 	"github.com/caddy-mdm/caddy-mdm/internal/soap"
@@ -28,6 +34,9 @@ type Credentials struct {
 	Token *soap.BinaryToken
 	// PeerCertificates is the TLS client certificate chain (Certificate).
 	PeerCertificates []*x509.Certificate
+	// RemoteAddr is the client's address (an IP, with or without port),
+	// for limiting failed password checks per client; "" for none.
+	RemoteAddr string
 }
 
 // CredentialsFrom takes the credentials of an envelope and a TLS peer chain.
@@ -54,21 +63,132 @@ type PasswordCompare func(hash, plaintext []byte) (bool, error)
 // PasswordAuth is the OnPremise policy: a UsernameToken checked against
 // configured users and their password hashes. User names compare without
 // regard to case, as Windows sends what the user typed.
+//
+// An unknown user costs what a known one does: its password is compared
+// with a dummy hash of the same algorithm and cost (DummyBcryptHash), so
+// neither timing nor load tells which users exist. Failed checks are
+// limited per user name and per client address (LimitFailures); a limited
+// request is refused before any hash is computed.
 type PasswordAuth struct {
 	users   map[string][]byte
 	compare PasswordCompare
 	// fakeHash is compared for unknown users, so that a wrong user name takes
 	// as long to refuse as a wrong password.
 	fakeHash []byte
+
+	// perUser and perClient are nil when not limited.
+	perUser, perClient *failureLimiter
+	now                func() time.Time
 }
 
 // NewPasswordAuth returns an OnPremise authenticator over user → hash.
+// fakeHash must have the algorithm and cost of the users' hashes. Failed
+// checks are not limited until LimitFailures is called.
 func NewPasswordAuth(users map[string][]byte, compare PasswordCompare, fakeHash []byte) *PasswordAuth {
 	m := make(map[string][]byte, len(users))
 	for u, h := range users {
 		m[strings.ToLower(u)] = h
 	}
-	return &PasswordAuth{users: m, compare: compare, fakeHash: fakeHash}
+	return &PasswordAuth{users: m, compare: compare, fakeHash: fakeHash, now: time.Now}
+}
+
+// DummyHash returns the hash compared for unknown users.
+func (a *PasswordAuth) DummyHash() []byte { return a.fakeHash }
+
+// DummyBcryptHash returns a bcrypt hash of a random password at the highest
+// cost among hashes (the default cost if none is bcrypt), to compare unknown
+// users' passwords with: refusing them then costs what refusing a known
+// user does.
+func DummyBcryptHash(hashes ...[]byte) ([]byte, error) {
+	cost := 0
+	for _, h := range hashes {
+		if c, err := bcrypt.Cost(h); err == nil {
+			cost = max(cost, c)
+		}
+	}
+	if cost == 0 {
+		cost = bcrypt.DefaultCost
+	}
+	pw := make([]byte, 32)
+	if _, err := rand.Read(pw); err != nil {
+		return nil, err
+	}
+	return bcrypt.GenerateFromPassword([]byte(hex.EncodeToString(pw)), cost)
+}
+
+// FailureLimits bound failed password checks: per lower-cased user name and
+// per client address, Burst failures, then one more per Every. A zero Burst
+// turns a limit off. MaxKeys bounds each table.
+type FailureLimits struct {
+	PerUserBurst   int
+	PerUserEvery   time.Duration
+	PerClientBurst int
+	PerClientEvery time.Duration
+	MaxKeys        int
+	// Now is the clock; nil for time.Now.
+	Now func() time.Time
+}
+
+// DefaultFailureLimits: five failures per user name then one a minute,
+// twenty per client address then one every six seconds, 10,000 keys each.
+var DefaultFailureLimits = FailureLimits{
+	PerUserBurst: 5, PerUserEvery: time.Minute,
+	PerClientBurst: 20, PerClientEvery: 6 * time.Second,
+	MaxKeys: 10000,
+}
+
+// LimitFailures sets the limits of failed checks.
+func (a *PasswordAuth) LimitFailures(l FailureLimits) {
+	if l.MaxKeys <= 0 {
+		l.MaxKeys = DefaultFailureLimits.MaxKeys
+	}
+	a.perUser, a.perClient = nil, nil
+	if l.PerUserBurst > 0 && l.PerUserEvery > 0 {
+		a.perUser = newFailureLimiter(l.PerUserBurst, l.PerUserEvery, l.MaxKeys)
+	}
+	if l.PerClientBurst > 0 && l.PerClientEvery > 0 {
+		a.perClient = newFailureLimiter(l.PerClientBurst, l.PerClientEvery, l.MaxKeys)
+	}
+	a.now = time.Now
+	if l.Now != nil {
+		a.now = l.Now
+	}
+}
+
+// RateLimitedError refuses a password check because the user name or the
+// client address failed too often. It is logged; it holds no secret.
+type RateLimitedError struct {
+	User, RemoteAddr string
+	// By is "user" or "client": the limit that refused.
+	By string
+}
+
+func (e *RateLimitedError) Error() string {
+	return fmt.Sprintf("authentication rate-limited: too many failed passwords for this %s (user %q, client %q)", e.By, e.User, e.RemoteAddr)
+}
+
+// maxUserKey bounds the user names kept verbatim as limiter keys; longer
+// ones (no configured user is that long) are kept as a digest.
+const maxUserKey = 256
+
+func userKey(user string) string {
+	k := strings.ToLower(user)
+	if len(k) > maxUserKey {
+		sum := sha256.Sum256([]byte(k))
+		return "sha256:" + hex.EncodeToString(sum[:])
+	}
+	return k
+}
+
+// clientKey is the address without its port.
+func clientKey(addr string) string {
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	if len(addr) > maxUserKey {
+		return addr[:maxUserKey]
+	}
+	return addr
 }
 
 // Policy implements Authenticator.
@@ -79,11 +199,17 @@ func (a *PasswordAuth) Authenticate(_ context.Context, c Credentials) (string, e
 	if c.Username == "" || c.Password == "" {
 		return "", errors.New("no UsernameToken with user name and password")
 	}
-	hash, known := a.users[strings.ToLower(c.Username)]
+	name := strings.ToLower(c.Username)
+	done, err := a.admit(c)
+	if err != nil {
+		return "", err
+	}
+	hash, known := a.users[name]
 	if !known {
 		hash = a.fakeHash
 	}
 	ok, err := a.compare(hash, []byte(c.Password))
+	done(err != nil || !ok || !known)
 	if err != nil {
 		return "", fmt.Errorf("comparing password of %q: %v", c.Username, err)
 	}
@@ -91,6 +217,51 @@ func (a *PasswordAuth) Authenticate(_ context.Context, c Credentials) (string, e
 		return "", fmt.Errorf("wrong user name or password for %q", c.Username)
 	}
 	return c.Username, nil
+}
+
+// admit checks the failure budgets of the user name and the client address
+// before any hash is computed; done(failed) ends the check.
+func (a *PasswordAuth) admit(c Credentials) (done func(failed bool), err error) {
+	now := a.now()
+	user, client := userKey(c.Username), clientKey(c.RemoteAddr)
+	var held []*failureLimiter
+	var keys []string
+	release := func(failed bool) {
+		t := a.now()
+		for i, l := range held {
+			l.release(keys[i], failed, t)
+		}
+	}
+	for _, lk := range []struct {
+		l   *failureLimiter
+		key string
+		by  string
+	}{{a.perUser, user, "user"}, {a.perClient, client, "client"}} {
+		if lk.l == nil || lk.key == "" {
+			continue
+		}
+		if !lk.l.acquire(lk.key, now) {
+			release(false)
+			return nil, &RateLimitedError{User: c.Username, RemoteAddr: client, By: lk.by}
+		}
+		held, keys = append(held, lk.l), append(keys, lk.key)
+	}
+	return release, nil
+}
+
+// IsRateLimited reports whether err refused a password check for too many
+// failures.
+func IsRateLimited(err error) bool {
+	var rl *RateLimitedError
+	return errors.As(err, &rl)
+}
+
+// authFault answers an authentication failure.
+func authFault(err error) *soap.Fault {
+	if IsRateLimited(err) {
+		return soap.NewFault(soap.Authentication, err, "Too many failed sign-in attempts; try again later.")
+	}
+	return soap.NewFault(soap.Authentication, err, "The credentials were not accepted.")
 }
 
 // TokenVerifier checks a federated enrollment token and names its user.

@@ -33,7 +33,7 @@ func (s *Service) GetPolicies(ctx context.Context, env *soap.Envelope, creds Cre
 	}
 	user, err := s.Auth.Authenticate(ctx, creds)
 	if err != nil {
-		return nil, "", soap.NewFault(soap.Authentication, err, "The credentials were not accepted.")
+		return nil, "", authFault(err)
 	}
 
 	r := soap.NewResponse(soap.ActionGetPoliciesResponse, env.MessageID)

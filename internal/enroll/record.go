@@ -13,11 +13,10 @@ import (
 // in its history and its pending commands are canceled, and another live
 // DeviceID of the same hardware (HWDevID) is retired. Indexes are written
 // before the record they point at, so a crash leaves at worst an index
-// entry that lookups check against the record.
+// entry that lookups check against the record. The caller holds the
+// device's lock and has checked MayReEnroll under it.
 func (s *Service) record(ctx context.Context, dev *store.Device, now time.Time) error {
 	st := s.Store
-	unlock := st.LockDevice(dev.DeviceID)
-	defer unlock()
 	if old, err := st.Device(ctx, dev.DeviceID); err == nil {
 		if err := st.ArchiveDevice(ctx, old, now); err != nil {
 			return err

@@ -11,7 +11,6 @@ import (
 	"github.com/beevik/etree"
 
 	"github.com/caddy-mdm/caddy-mdm/internal/issuer"
-	"github.com/caddy-mdm/caddy-mdm/internal/pkcs10"
 	"github.com/caddy-mdm/caddy-mdm/internal/pkcs7"
 	"github.com/caddy-mdm/caddy-mdm/internal/soap"
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
@@ -48,7 +47,7 @@ func (s *Service) renew(ctx context.Context, env *soap.Envelope, creds Credentia
 			return refuse(errors.New("no credentials"), "Renewal needs the user's credentials.")
 		}
 		if _, err := s.Auth.Authenticate(ctx, creds); err != nil {
-			return nil, nil, soap.NewFault(soap.Authentication, err, "The credentials were not accepted.")
+			return nil, nil, authFault(err)
 		}
 	} else if s.DisableROBO {
 		return refuse(errors.New("ROBO disabled"), "Automatic renewal is disabled on this server; renew with credentials.")
@@ -89,15 +88,9 @@ func (s *Service) renew(ctx context.Context, env *soap.Envelope, creds Credentia
 			"The certificate is not due for renewal before %s.", opens.Format(time.RFC3339))
 	}
 
-	csr, err := pkcs10.Parse(sd.Content)
+	csr, err := s.checkRequest(sd.Content)
 	if err != nil {
-		return nil, nil, soap.NewFault(soap.CertificateRequest, err, "The renewal request holds no PKCS#10 request.")
-	}
-	if err := csr.CheckSignature(); err != nil {
-		return nil, nil, soap.NewFault(soap.CertificateRequest, err, "The certificate request signature does not verify.")
-	}
-	if err := s.checkKeySize(csr); err != nil {
-		return nil, nil, soap.NewFault(soap.CertificateRequest, err, "%v", err)
+		return nil, nil, err
 	}
 	subject, err := issuer.NewSubject(SubjectCommonName(deviceID))
 	if err != nil {

@@ -147,8 +147,15 @@ func TestRenewalRefusals(t *testing.T) {
 			return robo(t, s, dev)
 		}, soap.NotEligibleToRenew},
 		"another device's certificate on TLS": {func(t *testing.T, s *testService, dev keyedDevice) ([]byte, []*x509.Certificate) {
-			b := enrollWithKey(t, s, "b-enroll-request.xml")
-			req, _ := robo(t, s, dev)
+			// B on other hardware, as its own user: A stays live.
+			key := testpki.NewKey(t, "rsa")
+			req := withHWDevID(t, replaceCSR(t, capture.Read(t, "b-enroll-request.xml"), testpki.NewCSR(t, key, "x")), otherHWDevID)
+			_, issued, err := s.enroll(t, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := keyedDevice{cert: issued.Certificate, key: key}
+			req, _ = robo(t, s, dev)
 			return req, []*x509.Certificate{b.cert}
 		}, soap.NotEligibleToRenew},
 		"replaced certificate": {func(t *testing.T, s *testService, dev keyedDevice) ([]byte, []*x509.Certificate) {
@@ -215,8 +222,12 @@ func TestReenrollment(t *testing.T) {
 	}
 
 	// Device B's capture is the same hardware (same HWDevID) under another
-	// DeviceID: A's record is retired, never two live records.
-	enrollWithKey(t, s, "b-enroll-request.xml")
+	// DeviceID: A's record is retired, never two live records. (B's capture
+	// is another user's: enrolled as A's user here, see TestOwnership.)
+	key := testpki.NewKey(t, "rsa")
+	if _, _, err := s.enroll(t, asUser(t, replaceCSR(t, capture.Read(t, "b-enroll-request.xml"), testpki.NewCSR(t, key, "x")), "Demo@MDMWindows.com")); err != nil {
+		t.Fatal(err)
+	}
 	a, _ := s.Store.Device(ctx, deviceAID)
 	b, _ := s.Store.Device(ctx, "B5B954E81FBCB94EB79BD08BE625F4EE")
 	if a.State != store.StateRetired || !strings.Contains(a.StateReason, "B5B954E81FBCB94EB79BD08BE625F4EE") || b.State != store.StateEnrolled {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/caddy-mdm/caddy-mdm/internal/issuer"
+	"github.com/caddy-mdm/caddy-mdm/internal/pkcs10"
 	"github.com/caddy-mdm/caddy-mdm/internal/provdoc"
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
 )
@@ -39,8 +40,9 @@ type Service struct {
 	// MaxEnrollmentVersion is the highest EnrollmentVersion answered, as
 	// "major.minor".
 	MaxEnrollmentVersion string
-	// MinKeyLength is the smallest RSA modulus accepted, in bits (ECDSA keys
-	// need at least P-256).
+	// MinKeyLength is the smallest RSA modulus accepted, in bits, from 2048
+	// to 4096 (RSA keys over 4096 bits are refused; ECDSA keys must be on
+	// P-256 or P-384).
 	MinKeyLength int
 	// RenewalPeriod is how long before expiry a certificate may be renewed,
 	// announced in the policy and the provisioning document.
@@ -109,8 +111,8 @@ func (s *Service) Validate() error {
 	if s.MinKeyLength == 0 {
 		s.MinKeyLength = DefaultMinKeyLength
 	}
-	if s.MinKeyLength < 1024 {
-		errs = append(errs, fmt.Errorf("minimal key length %d is below 1024", s.MinKeyLength))
+	if s.MinKeyLength < pkcs10.MinRSABits || s.MinKeyLength > pkcs10.MaxRSABits {
+		errs = append(errs, fmt.Errorf("minimal key length %d: RSA keys of %d to %d bits are accepted", s.MinKeyLength, pkcs10.MinRSABits, pkcs10.MaxRSABits))
 	}
 	if s.RenewalPeriod == 0 {
 		s.RenewalPeriod = DefaultRenewalPeriod

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/beevik/etree"
@@ -60,12 +59,13 @@ func (s *Service) RequestToken(ctx context.Context, env *soap.Envelope, creds Cr
 }
 
 // issue handles RequestType Issue: a first enrollment, or a re-enrollment
-// that replaces the device's earlier record.
+// that replaces the device's earlier record. A live device enrolled by
+// another user is not taken over (MayReEnroll).
 func (s *Service) issue(ctx context.Context, env *soap.Envelope, creds Credentials, ep Endpoints) ([]byte, *Issued, error) {
 	rst := env.Body
 	user, err := s.Auth.Authenticate(ctx, creds)
 	if err != nil {
-		return nil, nil, soap.NewFault(soap.Authentication, err, "The credentials were not accepted.")
+		return nil, nil, authFault(err)
 	}
 
 	ac := parseAdditionalContext(soap.Child(rst, "AdditionalContext"))
@@ -87,11 +87,27 @@ func (s *Service) issue(ctx context.Context, env *soap.Envelope, creds Credentia
 	if err != nil {
 		return nil, nil, err
 	}
+
+	// From the ownership decision to the stored record, the device is
+	// locked: nothing is signed or written for a refused request, and no
+	// concurrent enrollment slips in between.
+	unlock := s.Store.LockDevice(deviceID)
+	defer unlock()
+	now := s.Now()
+	hwDevID := ac.Get("HWDevID")
+	if err := s.checkOwnership(ctx, user, deviceID, hwDevID, creds.PeerCertificates, now); err != nil {
+		var oe *OwnershipError
+		if errors.As(err, &oe) {
+			return nil, nil, soap.NewFault(soap.Authorization, err,
+				"This device is enrolled by another user; an administrator must retire it before it can be enrolled again.")
+		}
+		return nil, nil, soap.NewFault(soap.EnrollmentServer, err, "The server could not read the device's enrollment.")
+	}
+
 	subject, err := issuer.NewSubject(SubjectCommonName(deviceID))
 	if err != nil {
 		return nil, nil, soap.NewFault(soap.EnrollmentServer, err, "The server could not choose a certificate subject.")
 	}
-	now := s.Now()
 	cert, err := s.Issuer.Issue(csr, subject, now)
 	if err != nil {
 		return nil, nil, soap.NewFault(soap.EnrollmentServer, err, "The server could not sign the certificate.")
@@ -99,7 +115,7 @@ func (s *Service) issue(ctx context.Context, env *soap.Envelope, creds Credentia
 
 	dev := &store.Device{
 		DeviceID:           deviceID,
-		HWDevID:            ac.Get("HWDevID"),
+		HWDevID:            hwDevID,
 		DeviceName:         ac.Get("DeviceName"),
 		DeviceType:         ac.Get("DeviceType"),
 		OSVersion:          ac.Get("OSVersion"),
@@ -154,38 +170,29 @@ func (s *Service) checkCSR(bst *etree.Element) (*pkcs10.Request, error) {
 	if err != nil {
 		return nil, soap.NewFault(soap.CertificateRequest, err, "The certificate request is not base64.")
 	}
+	return s.checkRequest(der)
+}
+
+// checkRequest parses a PKCS#10 request within its size bounds, applies the
+// key policy, then verifies the signature: the key is judged first, so an
+// oversized key costs no verification and a small one is refused for what
+// it is. Every refusal is a CertificateRequest fault with the reason.
+func (s *Service) checkRequest(der []byte) (*pkcs10.Request, error) {
 	csr, err := pkcs10.Parse(der)
+	var se *pkcs10.SizeError
+	if errors.As(err, &se) {
+		return nil, soap.NewFault(soap.CertificateRequest, err, "The %v.", err)
+	}
 	if err != nil {
 		return nil, soap.NewFault(soap.CertificateRequest, err, "The certificate request is not a PKCS#10 request.")
+	}
+	if err := csr.CheckKey(s.MinKeyLength); err != nil {
+		return nil, soap.NewFault(soap.CertificateRequest, err, "The certificate request key is not accepted: %v.", err)
 	}
 	if err := csr.CheckSignature(); err != nil {
 		return nil, soap.NewFault(soap.CertificateRequest, err, "The certificate request signature does not verify.")
 	}
-	if err := s.checkKeySize(csr); err != nil {
-		return nil, soap.NewFault(soap.CertificateRequest, err, "%v", err)
-	}
 	return csr, nil
-}
-
-func (s *Service) checkKeySize(csr *pkcs10.Request) error {
-	bits := csr.KeyBits()
-	switch csr.KeyAlgorithm() {
-	case "RSA":
-		if bits < s.MinKeyLength {
-			return keySizeError(csr.KeyAlgorithm(), bits, s.MinKeyLength)
-		}
-	case "ECDSA":
-		if bits < 256 {
-			return keySizeError(csr.KeyAlgorithm(), bits, 256)
-		}
-	default:
-		return errors.New("the certificate request key must be RSA or ECDSA")
-	}
-	return nil
-}
-
-func keySizeError(alg string, bits, min int) error {
-	return fmt.Errorf("%s key of %d bits is below the policy minimum of %d bits", alg, bits, min)
 }
 
 // SubjectCommonName chooses the client certificate's CN for a device: its

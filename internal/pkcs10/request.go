@@ -70,8 +70,15 @@ var (
 var ErrMalformed = errors.New("malformed PKCS#10 request")
 
 // Parse reads a DER PKCS#10 request without judging the string types of its
-// subject. It does not check the signature: call CheckSignature.
+// subject. It checks neither key nor signature: call CheckKey, then
+// CheckSignature.
+//
+// A request over MaxRequestSize, or whose subject is over MaxSubjectSize,
+// is refused with a *SizeError.
 func Parse(der []byte) (*Request, error) {
+	if len(der) > MaxRequestSize {
+		return nil, &SizeError{What: "certificate request", Size: len(der), Max: MaxRequestSize}
+	}
 	var cr certificationRequest
 	rest, err := asn1.Unmarshal(der, &cr)
 	if err != nil {
@@ -82,6 +89,9 @@ func Parse(der []byte) (*Request, error) {
 	}
 	if cr.Info.Version != 0 {
 		return nil, fmt.Errorf("%w: version %d, want 0 (v1)", ErrMalformed, cr.Info.Version)
+	}
+	if n := len(cr.Info.Subject.FullBytes); n > MaxSubjectSize {
+		return nil, &SizeError{What: "certificate request subject", Size: n, Max: MaxSubjectSize}
 	}
 	pub, err := x509.ParsePKIXPublicKey(cr.Info.PublicKey.FullBytes)
 	if err != nil {

@@ -24,6 +24,9 @@ func TestRealWindowsCSRs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if err := r.CheckKey(MinRSABits); err != nil {
+				t.Fatalf("real CSR key: %v", err)
+			}
 			if err := r.CheckSignature(); err != nil {
 				t.Fatalf("real CSR signature: %v", err)
 			}

@@ -51,7 +51,8 @@ type BinaryToken struct {
 var ErrMalformed = errors.New("malformed SOAP message")
 
 // Parse reads one SOAP envelope. It rejects anything that is not well-formed
-// XML with an Envelope root holding a Body with one element in it.
+// XML with a SOAP 1.2 Envelope root (namespace NSSoap) holding a Body with
+// one element in it.
 func Parse(data []byte) (*Envelope, error) {
 	doc := etree.NewDocument()
 	doc.ReadSettings.Permissive = false
@@ -61,6 +62,12 @@ func Parse(data []byte) (*Envelope, error) {
 	root := doc.Root()
 	if root == nil || root.Tag != "Envelope" {
 		return nil, fmt.Errorf("%w: root element is not a SOAP Envelope", ErrMalformed)
+	}
+	// Only the root's namespace is strict: devices send SOAP 1.2 and
+	// nothing else, while the elements inside are matched by local name
+	// (addressing and enrollment namespaces vary in their trailing slash).
+	if ns := root.NamespaceURI(); ns != NSSoap {
+		return nil, fmt.Errorf("%w: not a SOAP 1.2 envelope: namespace %q", ErrMalformed, truncate(ns, 120))
 	}
 	if xmltree.TooDeep(root, MaxDepth) {
 		return nil, fmt.Errorf("%w: elements nested deeper than %d", ErrMalformed, MaxDepth)
@@ -137,4 +144,12 @@ func attrLocal(e *etree.Element, local string) string {
 		}
 	}
 	return ""
+}
+
+// truncate bounds a string quoted in an error.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
 }

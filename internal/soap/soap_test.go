@@ -28,17 +28,60 @@ func TestParseCaptures(t *testing.T) {
 }
 
 func TestParseRefuses(t *testing.T) {
-	deep := "<s:Envelope xmlns:s='x'><s:Body>" + strings.Repeat("<a>", 100) + strings.Repeat("</a>", 100) + "</s:Body></s:Envelope>"
+	const open = "<s:Envelope xmlns:s='" + NSSoap + "'>"
+	deep := open + "<s:Body>" + strings.Repeat("<a>", 100) + strings.Repeat("</a>", 100) + "</s:Body></s:Envelope>"
 	for name, in := range map[string]string{
 		"not XML":    "hello",
 		"truncated":  string(capture.Read(t, "a-enroll-request.xml")[:500]),
 		"other root": "<Envelop><Body><x/></Body></Envelop>",
-		"no body":    "<s:Envelope xmlns:s='x'><s:Header/></s:Envelope>",
-		"empty body": "<s:Envelope xmlns:s='x'><s:Body/></s:Envelope>",
+		"no body":    open + "<s:Header/></s:Envelope>",
+		"empty body": open + "<s:Body/></s:Envelope>",
 		"too deep":   deep,
 	} {
 		if _, err := Parse([]byte(in)); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: %v, want ErrMalformed", name, err)
+		}
+	}
+}
+
+// TestParseNamespace: only a SOAP 1.2 Envelope is served; inside it,
+// elements are matched by local name whatever their namespace, as devices
+// and their captures vary there.
+func TestParseNamespace(t *testing.T) {
+	enroll := string(capture.Read(t, "a-enroll-request.xml"))
+	const soap12 = `xmlns:s="http://www.w3.org/2003/05/soap-envelope"`
+	for name, tc := range map[string]struct {
+		in   string
+		want string // "" when accepted
+	}{
+		"SOAP 1.1": {strings.Replace(enroll, soap12, `xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"`, 1),
+			`not a SOAP 1.2 envelope: namespace "http://schemas.xmlsoap.org/soap/envelope/"`},
+		"no namespace": {"<Envelope><Body><x/></Body></Envelope>", `not a SOAP 1.2 envelope: namespace ""`},
+		"foreign prefix": {strings.Replace(strings.Replace(enroll, "<s:Envelope", `<e:Envelope xmlns:e="urn:evil"`, 1), "</s:Envelope>", "</e:Envelope>", 1),
+			`not a SOAP 1.2 envelope: namespace "urn:evil"`},
+		"default namespace": {"<Envelope xmlns='" + NSSoap + "'><Body><x/></Body></Envelope>", ""},
+		// What devices vary is tolerated: addressing with a trailing slash.
+		"addressing with a trailing slash": {strings.Replace(enroll, `xmlns:a="http://www.w3.org/2005/08/addressing"`, `xmlns:a="http://www.w3.org/2005/08/addressing/"`, 1), ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if tc.in == enroll {
+				t.Fatal("substitution did nothing")
+			}
+			env, err := Parse([]byte(tc.in))
+			if tc.want == "" {
+				if err != nil || env.Body == nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want ErrMalformed with %q", err, tc.want)
+			}
+		})
+	}
+	for _, file := range []string{"a-discovery-request.xml", "a-policy-request.xml", "a-enroll-request.xml", "b-enroll-request.xml"} {
+		if _, err := Parse(capture.Read(t, file)); err != nil {
+			t.Errorf("capture %s: %v", file, err)
 		}
 	}
 }
