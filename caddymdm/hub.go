@@ -56,7 +56,8 @@ func (h *Hub) Provision(ctx caddy.Context) (err error) {
 	if err := h.appHandler.Provision(ctx); err != nil {
 		return err
 	}
-	h.files = &fileserver.FileServer{Root: h.Root}
+	// Hide dotfiles in the file server too (checkHubPath refuses them first).
+	h.files = &fileserver.FileServer{Root: h.Root, Hide: dotfileHide(h.Root)}
 	if err := h.files.Provision(ctx); err != nil {
 		return fmt.Errorf("mdm_hub file server: %v", err)
 	}
@@ -96,6 +97,17 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 			return caddyhttp.Error(http.StatusForbidden, err)
 		}
 		deviceID = id
+	}
+	// The file server follows symlinks wherever they lead: refuse a path
+	// that leaves the root once resolved, or that has a hidden segment.
+	root := h.Root
+	if repl, ok := r.Context().Value(caddy.ReplacerCtxKey).(*caddy.Replacer); ok {
+		root = repl.ReplaceAll(root, ".")
+	}
+	if err := checkHubPath(root, r.URL.Path, h.files.IndexNames); err != nil && !errors.Is(err, errHubNotFound) {
+		log.Warn("hub download refused", zap.String("device_id", deviceID), zap.String("path", r.URL.Path), zap.String("reason", err.Error()))
+		h.metrics.downloads.WithLabelValues(strconv.Itoa(http.StatusNotFound)).Inc()
+		return caddyhttp.Error(http.StatusNotFound, nil)
 	}
 	if ct, ok := packageTypes[strings.ToLower(path.Ext(r.URL.Path))]; ok {
 		w.Header().Set("Content-Type", ct)

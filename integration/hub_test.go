@@ -175,3 +175,81 @@ func TestHubGate(t *testing.T) {
 		t.Errorf("certificate of another CA: HTTP %d, want a failed handshake", resp.StatusCode)
 	}
 }
+
+// TestHubStaysInRoot proves the hub serves nothing outside its root and no
+// hidden file, to a device holding its valid certificate: a symlink to a
+// file outside, a symlinked directory outside, an index file linking
+// outside, hidden files and directories, and a link to a hidden file are
+// all 404 without their content and logged with the reason; a symlink that
+// stays inside the root still serves its package.
+func TestHubStaysInRoot(t *testing.T) {
+	s, xap := startPhoneServer(t)
+	hub := ""
+	for _, kv := range s.env {
+		if v, ok := strings.CutPrefix(kv, "MDM_HUB_ROOT="); ok {
+			hub = v
+		}
+	}
+	outside := t.TempDir()
+	const secret = "outside-the-hub-root secret"
+	must(t, os.WriteFile(filepath.Join(outside, "secret.msix"), []byte(secret), 0o644))
+	must(t, os.MkdirAll(filepath.Join(outside, "dir"), 0o755))
+	must(t, os.WriteFile(filepath.Join(outside, "dir", "Tool.msix"), []byte(secret), 0o644))
+	must(t, os.WriteFile(filepath.Join(hub, ".hidden.msix"), []byte(secret), 0o644))
+	must(t, os.MkdirAll(filepath.Join(hub, ".git"), 0o755))
+	must(t, os.WriteFile(filepath.Join(hub, ".git", "config"), []byte(secret), 0o644))
+	must(t, os.MkdirAll(filepath.Join(hub, "docs"), 0o755))
+	links := map[string]string{
+		"Leak.msix":       filepath.Join(outside, "secret.msix"),
+		"tools":           filepath.Join(outside, "dir"),
+		"docs/index.html": filepath.Join(outside, "secret.msix"),
+		"Alias.msix":      ".hidden.msix",
+		"Latest.xap":      "CompanyHub.xap", // stays inside: still served
+	}
+	if _, err := os.Stat("/etc/passwd"); err == nil {
+		links["passwd"] = "/etc/passwd"
+	}
+	for name, target := range links {
+		if err := os.Symlink(target, filepath.Join(hub, filepath.FromSlash(name))); err != nil {
+			t.Skipf("symlinks: %v", err)
+		}
+	}
+	a := enrollDevice(t, s, "a-enroll-request.xml", deviceA)
+	dev := s.deviceClient(a.cert)
+
+	if r := s.do(dev, http.MethodGet, "/hub/CompanyHub.xap", "", nil); r.StatusCode != 200 || !bytes.Equal(r.body, xap) {
+		t.Errorf("package: %d, %d bytes", r.StatusCode, len(r.body))
+	}
+	if r := s.do(dev, http.MethodGet, "/hub/Latest.xap", "", nil); r.StatusCode != 200 || !bytes.Equal(r.body, xap) {
+		t.Errorf("symlink inside the root: %d, %d bytes", r.StatusCode, len(r.body))
+	}
+	for _, tc := range []struct{ path, reason string }{
+		{"/Leak.msix", "outside the root"},
+		{"/tools/Tool.msix", "outside the root"},
+		{"/docs/", "outside the root"},
+		{"/.hidden.msix", "hidden path segment"},
+		{"/.git/config", "hidden path segment"},
+		{"/Alias.msix", "resolves to the hidden path"},
+		{"/passwd", "outside the root"},
+	} {
+		if tc.path == "/passwd" && links["passwd"] == "" {
+			continue
+		}
+		for _, method := range []string{http.MethodGet, http.MethodHead} {
+			r := s.do(dev, method, "/hub"+tc.path, "", nil)
+			if r.StatusCode != 404 || bytes.Contains(r.body, []byte(secret)) || bytes.Contains(r.body, []byte("root:")) {
+				t.Errorf("%s %s: %d, body %q, want 404 without the file", method, tc.path, r.StatusCode, r.body)
+			}
+		}
+		if !s.logs.waitFor(`"path":"` + tc.path + `"`) {
+			t.Errorf("refusal of %s not logged", tc.path)
+			continue
+		}
+		for _, line := range strings.Split(s.logs.String(), "\n") {
+			if strings.Contains(line, `"path":"`+tc.path+`"`) &&
+				(!strings.Contains(line, `"level":"warn"`) || !strings.Contains(line, `"msg":"hub download refused"`) || !strings.Contains(line, tc.reason)) {
+				t.Errorf("refusal of %s logged as %s, want a warning with reason %q", tc.path, line, tc.reason)
+			}
+		}
+	}
+}
