@@ -1,5 +1,5 @@
 // Package capture gives tests the requests captured from real Windows 10
-// devices (shared/testdata/windows10-19043 beside the repository). A test
+// devices (testdata/windows10-19043 at the module root). A test
 // that cannot find them fails: a server proven only on its own requests has
 // proven nothing.
 package capture
@@ -16,7 +16,7 @@ import (
 const EnvDir = "MDM_CAPTURES_DIR"
 
 // Dir returns the captures directory: $MDM_CAPTURES_DIR, or
-// ../shared/testdata/windows10-19043 relative to the module root.
+// testdata/windows10-19043 at the module root.
 func Dir(t testing.TB) string {
 	t.Helper()
 	if d := os.Getenv(EnvDir); d != "" {
@@ -28,7 +28,7 @@ func Dir(t testing.TB) string {
 	}
 	for d := wd; ; d = filepath.Dir(d) {
 		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
-			dir := filepath.Join(d, "..", "shared", "testdata", "windows10-19043")
+			dir := filepath.Join(d, "testdata", "windows10-19043")
 			if _, err := os.Stat(dir); err != nil {
 				t.Fatalf("real device captures not found at %s (set %s): %v", dir, EnvDir, err)
 			}
