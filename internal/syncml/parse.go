@@ -97,6 +97,14 @@ func parseMeta(e *etree.Element) *Meta {
 	}
 }
 
+// commandFields are the elements of a command that are not commands: a
+// container's other children are its commands.
+var commandFields = map[string]bool{
+	"CmdID": true, "Meta": true, "NoResp": true, "Item": true, "Data": true,
+	"MsgRef": true, "CmdRef": true, "Cmd": true, "Chal": true, "Correlator": true,
+	"TargetRef": true, "SourceRef": true,
+}
+
 func parseCommand(e *etree.Element, count *int) (*Command, error) {
 	*count++
 	if *count > MaxCommands {
@@ -130,8 +138,7 @@ func parseCommand(e *etree.Element, count *int) (*Command, error) {
 	}
 	if c.IsContainer() {
 		for _, ce := range e.ChildElements() {
-			switch ce.Tag {
-			case "CmdID", "Meta", "NoResp":
+			if commandFields[ce.Tag] {
 				continue
 			}
 			cc, err := parseCommand(ce, count)
