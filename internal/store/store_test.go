@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,5 +109,40 @@ func TestRemoveLeftovers(t *testing.T) {
 	}
 	if n, err := New(NewMemory()).RemoveLeftovers(ctx, 0); n != 0 || err != nil {
 		t.Errorf("memory storage: %d, %v", n, err)
+	}
+}
+
+// TestTraceBounds: a trace keeps at most keep exchanges, cuts each body to
+// MaxTraceBody and stays under MaxTraceBytes, dropping the oldest first.
+func TestTraceBounds(t *testing.T) {
+	s := New(NewMemory())
+	ctx := context.Background()
+	id := "1E08C6E95D8BB843B1278FF45BC60CC6"
+	big := strings.Repeat("x", 900<<10)
+	for i := 0; i < 40; i++ {
+		body := "small"
+		if i >= 10 {
+			body = big
+		}
+		if err := s.AppendTrace(ctx, id, Exchange{Kind: "management", Request: body, Response: strconv.Itoa(i)}, 30); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tr, err := s.Trace(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := 0
+	for _, ex := range tr.Exchanges {
+		if len(ex.Request) > MaxTraceBody+64 {
+			t.Fatalf("a body of %d bytes was kept", len(ex.Request))
+		}
+		size += len(ex.Request) + len(ex.Response)
+	}
+	if size > MaxTraceBytes || len(tr.Exchanges) > 30 || len(tr.Exchanges) == 0 {
+		t.Fatalf("%d exchanges, %d bytes", len(tr.Exchanges), size)
+	}
+	if last := tr.Exchanges[len(tr.Exchanges)-1]; last.Response != "39" || !strings.Contains(last.Request, "cut:") {
+		t.Errorf("the newest exchange is not kept whole-but-cut: %q", last.Response)
 	}
 }
