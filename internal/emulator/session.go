@@ -200,6 +200,8 @@ func (s *session) checkReply(sent, m *syncml.Message) *syncml.Command {
 	r.check("reply starts with the Status for the SyncHdr (CmdRef 0, MsgRef = device MsgID)",
 		first.Name == syncml.CmdStatus && first.Cmd == syncml.CmdSyncHdr && first.CmdRef == "0" && first.MsgRef == sent.Header.MsgID,
 		"%s %s %s:%s", first.Name, first.Cmd, first.MsgRef, first.CmdRef)
+	r.check("SyncHdr Status carries no TargetRef/SourceRef (MS-MDM 2.2.6.1, as real devices were answered)",
+		len(first.TargetRef) == 0 && len(first.SourceRef) == 0, "TargetRef %v SourceRef %v", first.TargetRef, first.SourceRef)
 	seen := map[string]bool{}
 	unique := true
 	for _, c := range m.Commands {

@@ -55,13 +55,15 @@ func (x *exchange) sessionEnds() bool {
 	return x.report.Final && len(x.report.Sent) == 0 && !x.askMore
 }
 
-// headerStatus is the Status for the device's SyncHdr, always first.
+// headerStatus is the Status for the device's SyncHdr, always first. It
+// carries no TargetRef or SourceRef: MS-MDM §2.2.6.1 forbids them on a
+// single Status, Microsoft's example omits them, and so did the server a
+// real Windows 10 PC accepted (integration/device-evidence.md).
 func (x *exchange) headerStatus(code int, chal *syncml.Meta) *syncml.Command {
 	h := x.msg.Header
 	return &syncml.Command{
 		Name: syncml.CmdStatus, CmdID: "1",
 		MsgRef: h.MsgID, CmdRef: "0", Cmd: syncml.CmdSyncHdr,
-		TargetRef: []string{h.Target}, SourceRef: []string{h.Source},
 		Chal: chal, Data: strconv.Itoa(code),
 	}
 }
