@@ -77,7 +77,8 @@ type App struct {
 	DisableROBO bool `json:"disable_robo,omitempty"`
 	// Smallest RSA key accepted in a CSR, in bits: 2048 to 4096. Default: 2048.
 	MinKeyLength int `json:"min_key_length,omitempty"`
-	// Highest EnrollmentVersion answered by discovery. Default: 5.0.
+	// Highest EnrollmentVersion answered by discovery. Default: 4.0 (5.0
+	// and later add TPM attestation, which the server does not implement).
 	MaxEnrollmentVersion string `json:"max_enrollment_version,omitempty"`
 	// Largest request body accepted, in bytes. Default: 1 MiB.
 	MaxBodySize int64 `json:"max_body_size,omitempty"`

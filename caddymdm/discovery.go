@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-mdm/caddy-mdm/internal/enroll"
+	"github.com/caddy-mdm/caddy-mdm/internal/soap"
 )
 
 func init() {
@@ -39,19 +40,21 @@ func (d *Discovery) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhtt
 		d.logger.Debug("discovery probe", zap.String("user_agent", r.UserAgent()))
 		return nil
 	}
-	x, ok := d.app.readSOAP(w, r, d.logger, maxDiscoveryBody)
-	if !ok {
-		return nil
-	}
-	ep := d.app.endpoints(r)
+	d.app.serveEnrollment(w, r, d.logger, maxDiscoveryBody, soap.ActionDiscover)
+	return nil
+}
+
+// discover answers a Discover request.
+func (a *App) discover(x *soapExchange) {
+	ep := a.endpoints(x.r)
 	if x.env.To != "" && !enroll.SameEndpoint(x.env.To, ep.Discovery) {
 		// Not refused: proxies rewrite hosts. Worth a look when a device fails.
 		x.logger.Info("a:To differs from the discovery URL", zap.String("to", x.env.To), zap.String("served", ep.Discovery))
 	}
-	body, res, err := d.app.service.Discover(x.env, ep)
+	body, res, err := a.service.Discover(x.env, ep)
 	if err != nil {
 		x.fault(err)
-		return nil
+		return
 	}
 	if !res.PolicyOffered {
 		x.logger.Warn("the device does not list the configured AuthPolicy; it may refuse to enroll",
@@ -66,7 +69,6 @@ func (d *Discovery) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhtt
 		zap.String("auth_policy", res.AuthPolicy),
 		zap.String("enrollment_url", ep.Enrollment))
 	x.respond(body)
-	return nil
 }
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:

@@ -26,6 +26,9 @@ type soapExchange struct {
 	r       *http.Request
 	logger  *zap.Logger
 	traceID string
+	// action is the Action a fault carries: the response Action of the
+	// operation asked for, or of the endpoint's own until the envelope is read.
+	action  string
 	env     *soap.Envelope
 	reqBody []byte
 	// status and respBody are what was answered, for the device trace.
@@ -50,11 +53,12 @@ const (
 var soapLimits = xmltree.Limits{MaxNodes: 4000, MaxDepth: 32}
 
 // readSOAP reads and parses a POSTed envelope within maxBody bytes (or the
-// app's max_body_size, if lower). On failure it has already answered with
-// a fault and logged why; ok is false.
-func (a *App) readSOAP(w http.ResponseWriter, r *http.Request, logger *zap.Logger, maxBody int64) (*soapExchange, bool) {
+// app's max_body_size, if lower); endpointAction is the request Action the
+// endpoint is named for. On failure it has already answered with a fault
+// and logged why; ok is false.
+func (a *App) readSOAP(w http.ResponseWriter, r *http.Request, logger *zap.Logger, maxBody int64, endpointAction string) (*soapExchange, bool) {
 	maxBody = min(maxBody, a.MaxBodySize)
-	x := &soapExchange{w: w, r: r, logger: logger, traceID: newTraceID()}
+	x := &soapExchange{w: w, r: r, logger: logger, traceID: newTraceID(), action: soap.ResponseAction(endpointAction)}
 	x.logger = logger.With(zap.String("trace_id", x.traceID), zap.String("remote_ip", remoteIP(r)))
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
@@ -85,6 +89,14 @@ func (a *App) readSOAP(w http.ResponseWriter, r *http.Request, logger *zap.Logge
 	if err != nil {
 		x.fault(soap.NewFault(soap.MessageFormat, err, "The request is not a well-formed SOAP envelope."))
 		return x, false
+	}
+	env.ActivityID = x.traceID
+	if env.Action == "" {
+		// Tolerated: the endpoint says what is asked.
+		env.Action = endpointAction
+	}
+	if ra := soap.ResponseAction(env.Action); ra != "" {
+		x.action = ra
 	}
 	x.env = env
 	x.logger = x.logger.With(zap.String("action", env.Action), zap.String("message_id", env.MessageID))
@@ -140,7 +152,7 @@ func (x *soapExchange) fault(err error) {
 		fields = append(fields, zap.String("user", x.env.Security.Username))
 	}
 	x.logger.Warn("request refused", fields...)
-	x.write(status, f.Envelope(relates, x.traceID))
+	x.write(status, f.Envelope(x.action, relates, x.traceID))
 }
 
 func writeSOAP(w http.ResponseWriter, status int, body []byte) {
@@ -154,10 +166,15 @@ func writeSOAP(w http.ResponseWriter, status int, body []byte) {
 	_, _ = w.Write(body)
 }
 
+// newTraceID returns a random UUID: the trace ID of an exchange in the logs,
+// and the ActivityId and fault TraceId a device records, which are GUIDs.
 func newTraceID() string {
-	b := make([]byte, 8)
+	b := make([]byte, 16)
 	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	h := hex.EncodeToString(b)
+	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
 
 func remoteIP(r *http.Request) string {

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-mdm/caddy-mdm/internal/enroll"
+	"github.com/caddy-mdm/caddy-mdm/internal/soap"
 )
 
 func init() {
@@ -34,17 +35,19 @@ func (WSTEP) CaddyModule() caddy.ModuleInfo {
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *WSTEP) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
-	x, ok := h.app.readSOAP(w, r, h.logger, maxEnrollmentBody)
-	if !ok {
-		return nil
-	}
+	h.app.serveEnrollment(w, r, h.logger, maxEnrollmentBody, soap.ActionRequestToken)
+	return nil
+}
+
+// requestToken answers a RequestSecurityToken (enrollment or renewal).
+func (a *App) requestToken(x *soapExchange) {
 	creds := enroll.CredentialsFrom(x.env, x.peerCertificates())
-	creds.RemoteAddr = remoteIP(r)
-	body, issued, err := h.app.service.RequestToken(r.Context(), x.env, creds, h.app.endpoints(r))
+	creds.RemoteAddr = remoteIP(x.r)
+	body, issued, err := a.service.RequestToken(x.r.Context(), x.env, creds, a.endpoints(x.r))
 	if err != nil {
 		logRefusalDetail(x, err)
 		x.fault(err)
-		return nil
+		return
 	}
 	dev := issued.Device
 	fields := []zap.Field{
@@ -72,13 +75,14 @@ func (h *WSTEP) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	}
 	x.logger.Info(msg, fields...)
 	x.respond(body)
-	status, req, resp := x.traced()
-	kind := "enrollment"
-	if issued.Renewed {
-		kind = "renewal"
+	if a.TraceExchanges > 0 {
+		status, req, resp := x.traced()
+		kind := "enrollment"
+		if issued.Renewed {
+			kind = "renewal"
+		}
+		a.trace(x.r, dev.DeviceID, kind, status, req, resp)
 	}
-	h.app.trace(r, dev.DeviceID, kind, status, req, resp)
-	return nil
 }
 
 // logRefusalDetail writes the warn line of a refusal that an admin acts on:

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-mdm/caddy-mdm/internal/enroll"
+	"github.com/caddy-mdm/caddy-mdm/internal/soap"
 )
 
 func init() {
@@ -32,21 +33,22 @@ func (XCEP) CaddyModule() caddy.ModuleInfo {
 
 // ServeHTTP implements caddyhttp.MiddlewareHandler.
 func (h *XCEP) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
-	x, ok := h.app.readSOAP(w, r, h.logger, maxPolicyBody)
-	if !ok {
-		return nil
-	}
+	h.app.serveEnrollment(w, r, h.logger, maxPolicyBody, soap.ActionGetPolicies)
+	return nil
+}
+
+// getPolicies answers a GetPolicies request.
+func (a *App) getPolicies(x *soapExchange) {
 	creds := enroll.CredentialsFrom(x.env, x.peerCertificates())
-	creds.RemoteAddr = remoteIP(r)
-	body, user, err := h.app.service.GetPolicies(r.Context(), x.env, creds)
+	creds.RemoteAddr = remoteIP(x.r)
+	body, user, err := a.service.GetPolicies(x.r.Context(), x.env, creds)
 	if err != nil {
 		logRefusalDetail(x, err)
 		x.fault(err)
-		return nil
+		return
 	}
-	x.logger.Info("policy served", zap.String("user", user), zap.Int("min_key_length", h.app.service.MinKeyLength))
+	x.logger.Info("policy served", zap.String("user", user), zap.Int("min_key_length", a.service.MinKeyLength))
 	x.respond(body)
-	return nil
 }
 
 // UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // emulate runs `caddy mdm emulate` against the server, as an admin would.
@@ -116,5 +117,29 @@ func TestEmulatorLoad(t *testing.T) {
 	out, err := s.emulate("--load", "--devices", "6", "--sessions-per-device", "3", "--workers", "3", "--key-pool", "2")
 	if err != nil || !regexp.MustCompile(`enrollments\s+6\s+0 `).MatchString(out) || !regexp.MustCompile(`sessions\s+18\s+0 `).MatchString(out) {
 		t.Fatalf("load: %v\n%s", err, out)
+	}
+}
+
+// TestEmulatorRenewal renews as the CertificateStore CSP describes a
+// renewal: Discover at the document's renewal ServerURL, GetPolicies with
+// only the device certificate, then RequestSecurityToken Renew (ROBO) at
+// the enrollment URL discovery named; then a session with the new
+// certificate.
+func TestEmulatorRenewal(t *testing.T) {
+	s := startCaddyFile(t, "testdata/renewal-window-open.Caddyfile")
+	state := t.TempDir()
+	out, err := s.emulate("--state", state)
+	mustPass(t, "enrollment", out, err)
+	time.Sleep(1100 * time.Millisecond) // the renewal window opens a second after issuance
+	out, err = s.emulate("--state", state, "--renew")
+	mustPass(t, "renewal", out, err)
+	for _, check := range []string{
+		"PASS  renewal discovery at the document's ServerURL answer action",
+		"PASS  renewal policy with the device certificate only answer action",
+		"PASS  P4 renewed certificate carries the new key",
+	} {
+		if !strings.Contains(out, check) {
+			t.Errorf("no %q line:\n%s", check, out)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/caddy-mdm/caddy-mdm/internal/capture"
 	"github.com/caddy-mdm/caddy-mdm/internal/issuer"
 	"github.com/caddy-mdm/caddy-mdm/internal/soap"
 )
@@ -39,8 +40,7 @@ func TestQuickstartRefusals(t *testing.T) {
 		{"tampered CSR", "/EnrollmentServer/Enrollment.svc", tamperedCSR, 500, "s:CertificateRequest"},
 		{"malformed XML", "/EnrollmentServer/Enrollment.svc", good[:len(good)/2], 500, "s:MessageFormat"},
 		{"body over the limit", "/EnrollmentServer/Enrollment.svc", huge, 413, "s:MessageFormat"},
-		{"policy request to enrollment", "/EnrollmentServer/Enrollment.svc", asQuickstartUser(t, "a-policy-request.xml"), 500, "s:MessageFormat"},
-		{"enroll request to discovery", "/EnrollmentServer/Discovery.svc", good, 500, "s:MessageFormat"},
+		{"unknown action", "/EnrollmentServer/Discovery.svc", bytes.Replace(good, []byte(soap.ActionRequestToken), []byte("urn:caddy-mdm:no-such-action"), 1), 500, "s:MessageFormat"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := s.postSOAP(tc.path, tc.body)
@@ -59,6 +59,14 @@ func TestQuickstartRefusals(t *testing.T) {
 			if trace == "" || !s.logs.waitFor(`"trace_id":"`+trace+`"`) {
 				t.Errorf("fault trace %q not found in the logs", trace)
 			}
+			// Microsoft's fault example: the operation's own response Action
+			// and an ActivityId, which is the TraceId.
+			if want := faultAction(tc.path, tc.body); env.Action != want {
+				t.Errorf("fault Action %q, want %q", env.Action, want)
+			}
+			if !bytes.Contains(r.body, []byte(`<ActivityId CorrelationId="`+trace+`" xmlns="`+soap.NSDiagnostics+`">`+trace+`</ActivityId>`)) {
+				t.Errorf("fault header lacks the ActivityId %s: %s", trace, r.body)
+			}
 		})
 	}
 	r := s.do(s.client, http.MethodGet, "/EnrollmentServer/Enrollment.svc", "", nil)
@@ -76,6 +84,49 @@ func TestQuickstartRefusals(t *testing.T) {
 	}
 	if !strings.Contains(logs, `"fault":"Authentication"`) || !strings.Contains(logs, `"user":"demo@contoso.com"`) {
 		t.Error("authentication refusal not logged with its user")
+	}
+}
+
+// faultAction is the Action a fault must carry: the response Action of the
+// operation the request asked for, or of the endpoint's when it named none
+// that exists.
+func faultAction(path string, body []byte) string {
+	for _, a := range []string{soap.ActionDiscover, soap.ActionGetPolicies, soap.ActionRequestToken} {
+		if bytes.Contains(body, []byte(">"+a+"<")) {
+			return soap.ResponseAction(a)
+		}
+	}
+	switch {
+	case strings.HasSuffix(path, "Discovery.svc"):
+		return soap.ActionDiscoverResponse
+	case strings.HasSuffix(path, "Policy.svc"):
+		return soap.ActionGetPoliciesResponse
+	}
+	return soap.ActionRequestTokenResp
+}
+
+// TestEveryEndpointAnswersEveryMessage: a renewing device starts with
+// Discovery at its document's ServerURL, and readings of MS-MDE2 differ on
+// which endpoint that is; each enrollment endpoint answers each enrollment
+// message by its Action, so no reading strands a device.
+func TestEveryEndpointAnswersEveryMessage(t *testing.T) {
+	s := startCaddy(t, "quickstart.Caddyfile")
+	messages := map[string][]byte{
+		soap.ActionDiscoverResponse:    capture.Read(t, "a-discovery-request.xml"),
+		soap.ActionGetPoliciesResponse: asQuickstartUser(t, "a-policy-request.xml"),
+	}
+	for _, path := range []string{"/EnrollmentServer/Discovery.svc", "/EnrollmentServer/Policy.svc", "/EnrollmentServer/Enrollment.svc"} {
+		for want, body := range messages {
+			r := s.postSOAP(path, body)
+			env, err := soap.Parse(r.body)
+			if r.StatusCode != http.StatusOK || err != nil || env.Action != want {
+				t.Errorf("%s answered %s with %d %v", path, want, r.StatusCode, err)
+			}
+		}
+	}
+	r := s.postSOAP("/EnrollmentServer/Discovery.svc", asQuickstartUser(t, "a-enroll-request.xml"))
+	if env, err := soap.Parse(r.body); r.StatusCode != http.StatusOK || err != nil || env.Action != soap.ActionRequestTokenResp {
+		t.Errorf("an enrollment posted to Discovery.svc: %d %s", r.StatusCode, clipped(r.body))
 	}
 }
 

@@ -24,9 +24,13 @@ type Device struct {
 	CertDER []byte `json:"cert_der,omitempty"`
 	RootDER []byte `json:"root_der,omitempty"`
 
-	ProviderID     string `json:"provider_id,omitempty"`
-	ManagementURL  string `json:"management_url,omitempty"`
-	EnrollmentURL  string `json:"enrollment_url,omitempty"`
+	ProviderID    string `json:"provider_id,omitempty"`
+	ManagementURL string `json:"management_url,omitempty"`
+	EnrollmentURL string `json:"enrollment_url,omitempty"`
+	// RenewURL is the document's CertificateStore/My/WSTEP/Renew/ServerURL,
+	// where a renewal starts (with Discovery, as the CertificateStore CSP
+	// describes it).
+	RenewURL       string `json:"renew_url,omitempty"`
 	EnrollmentType string `json:"enrollment_type,omitempty"`
 	// APPSRV: what the device sends; CLIENT: what it expects from the server.
 	ServerName   string `json:"server_name,omitempty"`

@@ -128,13 +128,16 @@ func soapAnswer(r *Report, what string, e *exchange, action, relatesTo string) (
 		r.check(what+" answer is a SOAP envelope", false, "HTTP %d: %v", e.resp.StatusCode, err)
 		return nil, false
 	}
+	hdr := etree.NewDocument()
+	_ = hdr.ReadFromBytes(e.body)
 	if env.Body.Tag == "Fault" {
 		r.check(what+" succeeds", false, "fault %s: %s", soap.Text(soap.Path(env.Body, "Code", "Subcode", "Value")), soap.Text(soap.Path(env.Body, "Reason", "Text")))
+		r.check(what+" fault carries the operation's response action (MS-MDE2 fault example)", env.Action == action, "%q", env.Action)
 		return env, false
 	}
 	r.check(what+" answer action", env.Action == action, "%q", env.Action)
-	hdr := etree.NewDocument()
-	_ = hdr.ReadFromBytes(e.body)
+	aid := hdr.FindElement("//ActivityId")
+	r.check(what+" answer header has an ActivityId, as real answers do", aid != nil && aid.SelectAttrValue("CorrelationId", "") != "", "")
 	relates := ""
 	if el := hdr.FindElement("//RelatesTo"); el != nil {
 		relates = strings.TrimSpace(el.Text())
@@ -252,6 +255,7 @@ func checkDocument(r *Report, o *Options, dev *Device, csrDER, docXML []byte) er
 		}
 	}
 	dev.CertDER, dev.ProviderID, dev.ManagementURL = cert.Raw, provider, app.Value("ADDR")
+	dev.RenewURL = doc.Find("CertificateStore", "My", "WSTEP", "Renew").Value("ServerURL")
 	if root != nil {
 		dev.RootDER = root.Raw
 	}

@@ -7,6 +7,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"fmt"
+	"net/http"
 
 	"github.com/caddy-mdm/caddy-mdm/internal/pkcs7"
 	"github.com/caddy-mdm/caddy-mdm/internal/provdoc"
@@ -34,10 +35,14 @@ func Renew(ctx context.Context, o Options, dev *Device, newKey *rsa.PrivateKey, 
 	deviceType, appVersion := o.identity()
 	items := map[string]string{"DeviceID": dev.ID, "HWDevID": dev.HWDevID, "EnrollmentType": dev.EnrollmentType, "DeviceType": deviceType,
 		"OSVersion": appVersion, "ApplicationVersion": appVersion}
-	id, body := tokenRequest("", dev.EnrollmentURL, soap.RequestTypeRenew, soap.ValueTypePKCS7, p7, items, nil)
 	c := o.httpClient(dev.tlsCertificate())
 	defer c.CloseIdleConnections()
-	e, err := post(ctx, c, dev.EnrollmentURL, soapType, body)
+	enrollURL, err := renewalEndpoints(ctx, &o, c, dev, r)
+	if err != nil {
+		return err
+	}
+	id, body := tokenRequest("", enrollURL, soap.RequestTypeRenew, soap.ValueTypePKCS7, p7, items, nil)
+	e, err := post(ctx, c, enrollURL, soapType, body)
 	if err != nil {
 		r.check("renewal POST", false, "%v", err)
 		return err
@@ -75,4 +80,38 @@ func Renew(ctx context.Context, o Options, dev *Device, newKey *rsa.PrivateKey, 
 	dev.CertDER, dev.key = cert.Raw, newKey
 	dev.KeyPEM = string(pemKey(newKey))
 	return nil
+}
+
+// renewalEndpoints walks the start of a renewal as the CertificateStore CSP
+// describes it: Discover at the document's renewal ServerURL, then
+// GetPolicies with nothing but the certificate on the connection. It
+// returns the enrollment URL the RequestSecurityToken goes to. A device
+// saved before renewal URLs were kept goes straight to its enrollment URL.
+func renewalEndpoints(ctx context.Context, o *Options, c *http.Client, dev *Device, r *Report) (string, error) {
+	if dev.RenewURL == "" {
+		return dev.EnrollmentURL, nil
+	}
+	deviceType, appVersion := o.identity()
+	id, body := discoverRequest(dev.RenewURL, o.User, o.RequestVersion, deviceType, appVersion)
+	e, err := post(ctx, c, dev.RenewURL, soapType, body)
+	if err != nil {
+		r.check("renewal discovery POST", false, "%v", err)
+		return "", err
+	}
+	env, ok := soapAnswer(r, "renewal discovery at the document's ServerURL", e, soap.ActionDiscoverResponse, id)
+	if !ok {
+		return "", fmt.Errorf("renewal discovery refused")
+	}
+	res := soap.Child(env.Body, "DiscoverResult")
+	policyURL := soap.Text(soap.Child(res, "EnrollmentPolicyServiceUrl"))
+	enrollURL := soap.Text(soap.Child(res, "EnrollmentServiceUrl"))
+	id, body = policyRequest(&Options{}, policyURL)
+	if e, err = post(ctx, c, policyURL, soapType, body); err != nil {
+		r.check("renewal policy POST", false, "%v", err)
+		return "", err
+	}
+	if _, ok := soapAnswer(r, "renewal policy with the device certificate only", e, soap.ActionGetPoliciesResponse, id); !ok {
+		return "", fmt.Errorf("renewal policy refused")
+	}
+	return enrollURL, nil
 }

@@ -68,7 +68,7 @@ func (s *Service) Discover(env *soap.Envelope, ep Endpoints) ([]byte, *Discovery
 		}
 	}
 
-	r := soap.NewResponse(soap.ActionDiscoverResponse, env.MessageID)
+	r := soap.NewResponse(soap.ActionDiscoverResponse, env)
 	r.Body.CreateAttr("xmlns:xsi", soap.NSXSI)
 	r.Body.CreateAttr("xmlns:xsd", soap.NSXSD)
 	resp := r.Body.CreateElement("DiscoverResponse")

@@ -48,8 +48,8 @@ func (s *Service) provisioningDocument(dev *store.Device, cert *x509.Certificate
 
 // tokenResponse wraps the provisioning document in a
 // RequestSecurityTokenResponseCollection.
-func tokenResponse(relatesTo string, doc []byte, now time.Time) []byte {
-	r := soap.NewResponse(soap.ActionRequestTokenResp, relatesTo)
+func tokenResponse(req *soap.Envelope, doc []byte, now time.Time) []byte {
+	r := soap.NewResponse(soap.ActionRequestTokenResp, req)
 	r.AddTimestamp(now, 5*time.Minute)
 	coll := r.Body.CreateElement("RequestSecurityTokenResponseCollection")
 	coll.CreateAttr("xmlns", soap.NSTrust)
@@ -67,13 +67,17 @@ func tokenResponse(relatesTo string, doc []byte, now time.Time) []byte {
 	return r.Bytes()
 }
 
-// renewal is what the document says of certificate renewal (P12).
+// renewal is what the document says of certificate renewal (P12). The
+// ServerURL is the Discovery URL: MS-MDE2 has a device without one use "the
+// initial discovery URL from enrollment", and the CertificateStore CSP page
+// says renewal starts with Discovery, then the policy and enrollment
+// services (every endpoint answers every one of those messages anyway).
 func (s *Service) renewal(ep Endpoints) *provdoc.Renewal {
 	return &provdoc.Renewal{
 		ROBOSupport:       !s.DisableROBO,
 		RenewPeriodDays:   int(s.RenewalPeriod / (24 * time.Hour)),
 		RetryIntervalDays: int(s.RenewRetryInterval / (24 * time.Hour)),
-		ServerURL:         ep.Enrollment,
+		ServerURL:         ep.Discovery,
 	}
 }
 

@@ -31,12 +31,12 @@ func (s *Service) GetPolicies(ctx context.Context, env *soap.Envelope, creds Cre
 		return nil, "", soap.NewFault(soap.MessageFormat, nil,
 			"Unexpected action %q for the enrollment policy service.", env.Action)
 	}
-	user, err := s.Auth.Authenticate(ctx, creds)
+	user, err := s.policyRequester(ctx, creds)
 	if err != nil {
 		return nil, "", authFault(err)
 	}
 
-	r := soap.NewResponse(soap.ActionGetPoliciesResponse, env.MessageID)
+	r := soap.NewResponse(soap.ActionGetPoliciesResponse, env)
 	r.Body.CreateAttr("xmlns:xsi", soap.NSXSI)
 	r.Body.CreateAttr("xmlns:xsd", soap.NSXSD)
 	gpr := r.Body.CreateElement("GetPoliciesResponse")
@@ -92,4 +92,19 @@ func addOID(parent *etree.Element, value string, group, ref int, name string) {
 	o.CreateElement("group").SetText(strconv.Itoa(group))
 	o.CreateElement("oIDReferenceID").SetText(strconv.Itoa(ref))
 	o.CreateElement("defaultName").SetText(name)
+}
+
+// policyRequester authenticates a GetPolicies: a renewing device asks for
+// the policy with its device certificate on the connection and no user
+// credentials (renewal runs Discovery, GetPolicies, then
+// RequestSecurityToken), so the certificate of a live device of this server
+// is accepted as that device's owner; anything else goes to the configured
+// authentication.
+func (s *Service) policyRequester(ctx context.Context, creds Credentials) (string, error) {
+	if len(creds.PeerCertificates) > 0 {
+		if dev, err := s.liveDeviceHolding(ctx, creds.PeerCertificates[0]); err == nil {
+			return dev.User, nil
+		}
+	}
+	return s.Auth.Authenticate(ctx, creds)
 }

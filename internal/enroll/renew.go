@@ -121,7 +121,7 @@ func (s *Service) renew(ctx context.Context, env *soap.Envelope, creds Credentia
 	if err := s.Store.PutDevice(ctx, dev); err != nil {
 		return nil, nil, soap.NewFault(soap.EnrollmentServer, err, "The server could not record the renewal.")
 	}
-	return tokenResponse(env.MessageID, doc, now), &Issued{
+	return tokenResponse(env, doc, now), &Issued{
 		Device: dev, Certificate: cert, RequestSubjectCN: string(csr.SubjectCN), CSRDeviceID: csr.DeviceIDHint(), Renewed: true,
 	}, nil
 }
@@ -160,4 +160,26 @@ func (s *Service) verifyIssued(c *x509.Certificate, now time.Time) error {
 	}
 	_, err := c.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 	return err
+}
+
+// liveDeviceHolding returns the enrolled device whose current certificate
+// (or, during a renewal overlap, previous one) c is, once c chains to the
+// device CA and has not expired.
+func (s *Service) liveDeviceHolding(ctx context.Context, c *x509.Certificate) (*store.Device, error) {
+	if err := s.verifyIssued(c, s.Now()); err != nil {
+		return nil, err
+	}
+	thumb := issuer.Thumbprint(c)
+	id, err := s.Store.DeviceByCertificate(ctx, thumb)
+	if err != nil {
+		return nil, err
+	}
+	dev, err := s.Store.Device(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if dev.State != store.StateEnrolled || !holdsCertificate(dev, thumb) {
+		return nil, fmt.Errorf("certificate %s is not a live certificate of device %s", thumb, id)
+	}
+	return dev, nil
 }

@@ -84,7 +84,10 @@ var (
 
 // Default values of scalar settings.
 const (
-	DefaultMaxEnrollmentVersion = "5.0"
+	// DefaultMaxEnrollmentVersion is 4.0: what servers real PCs enrolled
+	// with answered (Fleet's dump, Fleet production); 5.0 and later only
+	// add TPM attestation items this server does not implement.
+	DefaultMaxEnrollmentVersion = "4.0"
 	DefaultMinKeyLength         = 2048
 	DefaultRenewalPeriod        = 42 * 24 * time.Hour
 	DefaultRenewRetryInterval   = 4 * 24 * time.Hour

@@ -149,7 +149,7 @@ func (s *Service) issue(ctx context.Context, env *soap.Envelope, creds Credentia
 		return nil, nil, soap.NewFault(soap.EnrollmentServer, err, "The server could not record the enrollment.")
 	}
 
-	return tokenResponse(env.MessageID, doc, now), &Issued{
+	return tokenResponse(env, doc, now), &Issued{
 		Device:           dev,
 		Certificate:      cert,
 		RequestSubjectCN: string(csr.SubjectCN),

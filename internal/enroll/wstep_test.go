@@ -197,7 +197,7 @@ func checkEnrollment(t *testing.T, s *testService, csrDER, resp []byte, issued *
 	// Renewal is advertised (P12).
 	renew := doc.Find("CertificateStore", "My", "WSTEP", "Renew")
 	if renew.Value("ROBOSupport") != "true" || renew.Value("RenewPeriod") != "42" || renew.Value("RetryInterval") != "4" ||
-		renew.Value("ServerURL") != testEndpoints.Enrollment {
+		renew.Value("ServerURL") != testEndpoints.Discovery {
 		t.Errorf("renewal settings %+v", renew)
 	}
 

@@ -22,7 +22,10 @@ type Envelope struct {
 	Action    string
 	MessageID string
 	To        string
-	Security  Security
+	// ActivityID is not read from the request: the server sets it to the
+	// exchange's trace ID, and the response echoes it as its ActivityId.
+	ActivityID string
+	Security   Security
 	// Body is the first child element of s:Body.
 	Body *etree.Element
 }

@@ -62,11 +62,17 @@ func AsFault(err error) *Fault {
 	return &Fault{Code: InternalServiceFault, Message: "The server could not process the request.", Cause: err}
 }
 
-// Envelope renders the fault as MS-MDE2 describes it: s:Receiver with the
-// error subcode, the reason text, and a DeviceEnrollmentServiceError detail
-// naming the error type and the trace ID an admin can find in the logs.
-func (f *Fault) Envelope(relatesTo, traceID string) []byte {
-	r := NewResponse(ActionFault, relatesTo)
+// Envelope renders the fault as MS-MDE2's example does: the Action of the
+// operation's own response (a device shows the matching MENROLL_E_* error
+// for it, not a generic transport error), the ActivityId, s:Receiver with
+// the error subcode, the reason text, and a DeviceEnrollmentServiceError
+// detail naming the error type and the trace ID an admin finds in the logs.
+// An empty action falls back to the WS-Addressing fault action.
+func (f *Fault) Envelope(action, relatesTo, traceID string) []byte {
+	if action == "" {
+		action = ActionFault
+	}
+	r := newResponse(action, relatesTo, traceID)
 	fault := r.Body.CreateElement("s:Fault")
 	code := fault.CreateElement("s:Code")
 	code.CreateElement("s:Value").SetText("s:Receiver")

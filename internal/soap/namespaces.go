@@ -13,6 +13,9 @@ const (
 	NSXSI        = "http://www.w3.org/2001/XMLSchema-instance"
 	NSXSD        = "http://www.w3.org/2001/XMLSchema"
 	NSAuthz      = "http://schemas.xmlsoap.org/ws/2006/12/authorization"
+	// NSDiagnostics is the namespace of the ActivityId header, as in the
+	// answers a real Windows 10 PC enrolled with.
+	NSDiagnostics = "http://schemas.microsoft.com/2004/09/ServiceModel/Diagnostics"
 )
 
 // Actions of the three enrollment services, requests and responses.
@@ -25,6 +28,20 @@ const (
 	ActionRequestTokenResp    = "http://schemas.microsoft.com/windows/pki/2009/01/enrollment/RSTRC/wstep"
 	ActionFault               = "http://www.w3.org/2005/08/addressing/soap/fault"
 )
+
+// ResponseAction is the Action of the answer to a request Action, "" for
+// an unknown one. Faults carry it too, as Microsoft's fault example does.
+func ResponseAction(requestAction string) string {
+	switch requestAction {
+	case ActionDiscover:
+		return ActionDiscoverResponse
+	case ActionGetPolicies:
+		return ActionGetPoliciesResponse
+	case ActionRequestToken:
+		return ActionRequestTokenResp
+	}
+	return ""
+}
 
 // Token value types found in wsse:BinarySecurityToken.
 const (

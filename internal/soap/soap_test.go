@@ -88,13 +88,20 @@ func TestParseNamespace(t *testing.T) {
 
 func TestFaultEnvelope(t *testing.T) {
 	f := NewFault(CertificateRequest, errors.New("internal detail"), "The certificate request signature does not verify.")
-	b := f.Envelope("urn:uuid:1", "trace-1")
+	b := f.Envelope(ActionRequestTokenResp, "urn:uuid:1", "trace-1")
 	env, err := Parse(b)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if env.Action != ActionFault || env.Body.Tag != "Fault" {
+	// Microsoft's fault example answers with the operation's own Action.
+	if env.Action != ActionRequestTokenResp || env.Body.Tag != "Fault" {
 		t.Fatalf("fault envelope %s", b)
+	}
+	if !strings.Contains(string(b), `<a:Action s:mustUnderstand="1">`+ActionRequestTokenResp+`</a:Action><ActivityId CorrelationId="trace-1" xmlns="`+NSDiagnostics+`">trace-1</ActivityId><a:RelatesTo>urn:uuid:1</a:RelatesTo>`) {
+		t.Errorf("fault header is not Action, ActivityId, RelatesTo: %s", b)
+	}
+	if b := f.Envelope("", "", "t"); !strings.Contains(string(b), ActionFault) {
+		t.Errorf("a fault for an unknown operation: %s", b)
 	}
 	if Text(Path(env.Body, "Code", "Value")) != "s:Receiver" || Text(Path(env.Body, "Code", "Subcode", "Value")) != "s:CertificateRequest" {
 		t.Errorf("codes wrong: %s", b)
