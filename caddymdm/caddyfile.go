@@ -110,6 +110,7 @@ func noOptions(d *caddyfile.Dispenser) error {
 //			cert_file <pem-file>
 //			key_file  <pem-file>
 //			root_cert_file <pem-file>
+//			key_type  rsa|ecdsa
 //		}
 //		certificate_validity   <duration>
 //		renewal_period         <duration>

@@ -98,6 +98,11 @@ func parseDeviceCA(d *caddyfile.Dispenser) (*DeviceCAConfig, error) {
 			err = oneArg(d, &c.KeyFile)
 		case "root_cert_file":
 			err = oneArg(d, &c.RootCertFile)
+		case "key_type":
+			err = oneArg(d, &c.KeyType)
+			if err == nil && checkKeyType(c.KeyType) != nil {
+				err = d.Errf("device_ca: %v", checkKeyType(c.KeyType))
+			}
 		default:
 			return nil, d.Errf("device_ca: unknown option %q", key)
 		}

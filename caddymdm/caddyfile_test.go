@@ -334,3 +334,61 @@ enroll.example.com {
 		t.Fatal(err)
 	}
 }
+
+// TestDeviceCAKeyType: device_ca key_type reaches the JSON config, a value
+// other than rsa or ecdsa is refused (by the Caddyfile adapter with its line,
+// and by the app for JSON configs), and key_type is refused where it cannot
+// apply: a CA from files, a CA the pki app configures.
+func TestDeviceCAKeyType(t *testing.T) {
+	const user = "user demo $2a$10$dZYNlhVd.QBD.EjGSM4xTuY5LygfKhyOTKxKsXoPNlKjOgXOfI7n."
+	const site = "\nenterpriseenrollment.example.com {\n\ttls internal\n\tmdm\n}\n"
+	withCA := func(block string) string {
+		return "{\n mdm {\n auth on_premise {\n " + user + "\n }\n device_ca {\n " + block + "\n }\n }\n}\n" + site
+	}
+	deviceCA := func(cfg map[string]any) map[string]any {
+		return cfg["apps"].(map[string]any)["mdm"].(map[string]any)["device_ca"].(map[string]any)
+	}
+	for _, kt := range []string{"rsa", "ecdsa"} {
+		cfg := adaptSnippet(t, withCA("key_type "+kt))
+		if got := deviceCA(cfg)["key_type"]; got != kt {
+			t.Errorf("key_type %s adapted to %v", kt, got)
+		}
+	}
+
+	for name, block := range map[string]string{
+		"unknown":   "key_type dsa",
+		"uppercase": "key_type RSA",
+		"no value":  "key_type",
+		"two":       "key_type rsa ecdsa",
+	} {
+		_, _, err := caddyconfig.GetAdapter("caddyfile").Adapt([]byte(withCA(block)), map[string]any{"filename": "Caddyfile"})
+		if err == nil {
+			t.Errorf("%s: %q adapted", name, block)
+		}
+		if name == "unknown" && (err == nil || !strings.Contains(err.Error(), `key_type "dsa": want rsa (default) or ecdsa`) || !strings.Contains(err.Error(), "Caddyfile:")) {
+			t.Errorf("%s: error %v does not name the value, the choices and the line", name, err)
+		}
+	}
+
+	// A JSON config is checked at provisioning.
+	cfg := adaptSnippet(t, withCA("key_type rsa"))
+	deviceCA(cfg)["key_type"] = "RSA"
+	if err := validate(t, cfg); err == nil || !strings.Contains(err.Error(), `key_type "RSA": want rsa (default) or ecdsa`) {
+		t.Errorf("JSON key_type RSA: %v", err)
+	}
+
+	// key_type where the key is not this app's to choose.
+	dir := t.TempDir()
+	writeCA(t, dir)
+	files := "cert_file " + filepath.Join(dir, "device-ca.pem") + "\n key_file " + filepath.Join(dir, "device-ca.key")
+	if err := validate(t, adaptSnippet(t, withCA(files+"\n key_type rsa"))); err == nil || !strings.Contains(err.Error(), "not to one from cert_file/key_file") {
+		t.Errorf("key_type with files: %v", err)
+	}
+	if err := validate(t, adaptSnippet(t, withCA(files))); err != nil {
+		t.Errorf("files without key_type: %v", err)
+	}
+	pkiApp := "{\n pki {\n ca mdm {\n name Other\n }\n }\n" + strings.TrimPrefix(withCA("key_type ecdsa"), "{\n")
+	if err := validate(t, adaptSnippet(t, pkiApp)); err == nil || !strings.Contains(err.Error(), `not to pki CA "mdm" of the pki app`) {
+		t.Errorf("key_type with a pki app CA: %v", err)
+	}
+}
