@@ -1,7 +1,6 @@
 package caddymdm
 
 import (
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -15,9 +14,6 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/fileserver"
 	"go.uber.org/zap"
-
-	"github.com/caddy-mdm/caddy-mdm/internal/issuer"
-	"github.com/caddy-mdm/caddy-mdm/internal/store"
 )
 
 func init() {
@@ -133,36 +129,18 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	return err
 }
 
-// deviceOf returns the device a request's client certificate was issued
-// to, if it is the device's certificate and the device is enrolled.
+// deviceOf returns the device a request's client certificate belongs to:
+// a live device holding it as its current (or, during a renewal, previous)
+// certificate, as certauth decides for every service.
 func (h *Hub) deviceOf(r *http.Request) (string, error) {
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
 		return "", errors.New("no client certificate (the site needs client_auth with trust_pool mdm_device_ca)")
 	}
-	leaf := r.TLS.PeerCertificates[0]
-	inter := x509.NewCertPool()
-	for _, c := range h.app.ca.Intermediates {
-		inter.AddCert(c)
-	}
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: h.app.DeviceCAPool(), Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
-		return "", fmt.Errorf("client certificate %q is not from the device CA: %v", leaf.Subject.String(), err)
-	}
-	thumb := issuer.Thumbprint(leaf)
-	id, err := h.app.store.DeviceByCertificate(r.Context(), thumb)
+	dev, _, err := h.app.certs.LiveDevice(r.Context(), r.TLS.PeerCertificates)
 	if err != nil {
-		return "", fmt.Errorf("certificate %s belongs to no device", thumb)
+		return "", err
 	}
-	dev, err := h.app.store.Device(r.Context(), id)
-	if err != nil {
-		return "", fmt.Errorf("device %s: %v", id, err)
-	}
-	if dev.State != store.StateEnrolled {
-		return "", fmt.Errorf("device %s is %s", id, dev.State)
-	}
-	if dev.Certificate.Thumbprint != thumb && (dev.PreviousCertificate == nil || dev.PreviousCertificate.Thumbprint != thumb) {
-		return "", fmt.Errorf("certificate %s is no longer device %s's", thumb, id)
-	}
-	return id, nil
+	return dev.DeviceID, nil
 }
 
 // countingWriter counts what a download sends.

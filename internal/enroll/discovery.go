@@ -29,23 +29,9 @@ type DiscoveryResult struct {
 // Discover answers a Discover request with the AuthPolicy, the
 // EnrollmentVersion min(requested, supported) and the service URLs.
 func (s *Service) Discover(env *soap.Envelope, ep Endpoints) ([]byte, *DiscoveryResult, error) {
-	if env.Action != soap.ActionDiscover || env.Body.Tag != "Discover" {
-		return nil, nil, soap.NewFault(soap.MessageFormat, nil,
-			"Unexpected action %q for the discovery service.", env.Action)
-	}
-	req := soap.Child(env.Body, "request")
-	if req == nil {
-		return nil, nil, soap.NewFault(soap.MessageFormat, nil, "Discover has no request element.")
-	}
-	dr := DiscoveryRequest{
-		EmailAddress:       soap.Text(soap.Child(req, "EmailAddress")),
-		RequestVersion:     soap.Text(soap.Child(req, "RequestVersion")),
-		DeviceType:         soap.Text(soap.Child(req, "DeviceType")),
-		ApplicationVersion: soap.Text(soap.Child(req, "ApplicationVersion")),
-		OSEdition:          soap.Text(soap.Child(req, "OSEdition")),
-	}
-	for _, p := range soap.Children(soap.Child(req, "AuthPolicies"), "AuthPolicy") {
-		dr.AuthPolicies = append(dr.AuthPolicies, soap.Text(p))
+	dr, err := ParseDiscoveryRequest(env)
+	if err != nil {
+		return nil, nil, err
 	}
 	requested := version{1, 0}
 	if dr.RequestVersion != "" {
@@ -61,7 +47,7 @@ func (s *Service) Discover(env *soap.Envelope, ep Endpoints) ([]byte, *Discovery
 		answer = supported
 	}
 	policy := s.Auth.Policy()
-	res := &DiscoveryResult{Request: dr, AuthPolicy: policy, EnrollmentVersion: answer.String()}
+	res := &DiscoveryResult{Request: *dr, AuthPolicy: policy, EnrollmentVersion: answer.String()}
 	for _, p := range dr.AuthPolicies {
 		if strings.EqualFold(p, policy) {
 			res.PolicyOffered = true

@@ -102,11 +102,11 @@ func FuzzRequestSecurityToken(f *testing.F) {
 	// The seeds reach what they are meant to: the real CSRs and the renewal
 	// request decode.
 	for _, name := range capture.Names(f, "*-enroll-request.xml") {
-		if _, err := s.checkCSR(soap.Child(parseEnvelope(f, capture.Read(f, name)).Body, "BinarySecurityToken")); err != nil {
+		if _, err := s.checkCSR(readTokenRequest(parseEnvelope(f, capture.Read(f, name)).Body).Token); err != nil {
 			f.Fatalf("%s: %v", name, err)
 		}
 	}
-	if _, err := s.renewalRequest(parseEnvelope(f, renew).Body); err != nil {
+	if _, err := s.renewalRequest(readTokenRequest(parseEnvelope(f, renew).Body).Token); err != nil {
 		f.Fatalf("renewal seed: %v", err)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -117,18 +117,16 @@ func FuzzRequestSecurityToken(f *testing.F) {
 		if err != nil {
 			return
 		}
-		rst := env.Body
-		ac := parseAdditionalContext(soap.Child(rst, "AdditionalContext"))
-		n := 0
-		for _, v := range ac {
-			n += len(v)
+		req := readTokenRequest(env.Body)
+		ac := req.Context
+		if ac.Items > maxContextItems || len(ac.MACs) > ac.Items {
+			t.Fatalf("%d context items read, %d MACs", ac.Items, len(ac.MACs))
 		}
-		if n > maxContextItems {
-			t.Fatalf("%d context items read", n)
+		if tok := req.Token; tok != nil && (tok.DER == nil) == (tok.DecodeErr == nil) {
+			t.Fatalf("token DER %v and decode error %v", tok.DER != nil, tok.DecodeErr)
 		}
-		_ = ac.Get("DeviceID")
 
-		csr, err := s.checkCSR(soap.Child(rst, "BinarySecurityToken"))
+		csr, err := s.checkCSR(req.Token)
 		if (csr == nil) == (err == nil) {
 			t.Fatalf("CSR %v and error %v", csr != nil, err)
 		}
@@ -139,7 +137,7 @@ func FuzzRequestSecurityToken(f *testing.F) {
 			t.Fatal("a CSR was accepted with a refused key or a bad signature")
 		}
 
-		sd, err := s.renewalRequest(rst)
+		sd, err := s.renewalRequest(req.Token)
 		if (sd == nil) == (err == nil) {
 			t.Fatalf("SignedData %v and error %v", sd != nil, err)
 		}

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
+	"github.com/caddy-mdm/caddy-mdm/internal/certauth"
 	"github.com/caddy-mdm/caddy-mdm/internal/issuer"
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
 )
@@ -48,7 +48,7 @@ func MayReEnroll(user, deviceID, hwDevID string, peer PeerProof, records ...*sto
 		if d == nil || d.State != store.StateEnrolled || strings.EqualFold(d.User, user) {
 			continue
 		}
-		if peer.Verified && peer.Thumbprint != "" && holdsCertificate(d, peer.Thumbprint) {
+		if peer.Verified && certauth.Bind(d, peer.Thumbprint) != certauth.None {
 			continue
 		}
 		return &OwnershipError{User: user, DeviceID: deviceID, HWDevID: hwDevID, Owner: d.User, OwnerDeviceID: d.DeviceID}
@@ -56,27 +56,18 @@ func MayReEnroll(user, deviceID, hwDevID string, peer PeerProof, records ...*sto
 	return nil
 }
 
-// holdsCertificate reports whether thumbprint is the device's current
-// certificate or the one its last renewal replaced.
-func holdsCertificate(d *store.Device, thumbprint string) bool {
-	if strings.EqualFold(d.Certificate.Thumbprint, thumbprint) {
-		return true
-	}
-	return d.PreviousCertificate != nil && strings.EqualFold(d.PreviousCertificate.Thumbprint, thumbprint)
-}
-
 // peerProof verifies the TLS client certificate, if any, against the
-// device CA.
-func (s *Service) peerProof(peer []*x509.Certificate, now time.Time) PeerProof {
+// device CA (certauth: chain, validity, clientAuth).
+func (s *Service) peerProof(peer []*x509.Certificate) PeerProof {
 	if len(peer) == 0 {
 		return PeerProof{}
 	}
-	return PeerProof{Thumbprint: issuer.Thumbprint(peer[0]), Verified: s.verifyIssued(peer[0], now) == nil}
+	return PeerProof{Thumbprint: issuer.Thumbprint(peer[0]), Verified: s.Certs.Verify(peer) == nil}
 }
 
 // checkOwnership loads the records an enrollment of deviceID would replace
 // or retire and applies MayReEnroll. The caller holds deviceID's lock.
-func (s *Service) checkOwnership(ctx context.Context, user, deviceID, hwDevID string, peer []*x509.Certificate, now time.Time) error {
+func (s *Service) checkOwnership(ctx context.Context, user, deviceID, hwDevID string, peer []*x509.Certificate) error {
 	st := s.Store
 	var records []*store.Device
 	d, err := st.Device(ctx, deviceID)
@@ -101,5 +92,5 @@ func (s *Service) checkOwnership(ctx context.Context, user, deviceID, hwDevID st
 			return err
 		}
 	}
-	return MayReEnroll(user, deviceID, hwDevID, s.peerProof(peer, now), records...)
+	return MayReEnroll(user, deviceID, hwDevID, s.peerProof(peer), records...)
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/caddy-mdm/caddy-mdm/internal/capture"
 	"github.com/caddy-mdm/caddy-mdm/internal/issuer"
+	"github.com/caddy-mdm/caddy-mdm/internal/lifecycle"
 	"github.com/caddy-mdm/caddy-mdm/internal/soap"
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
 	"github.com/caddy-mdm/caddy-mdm/internal/testpki"
@@ -47,7 +48,7 @@ func TestMayReEnroll(t *testing.T) {
 	prev := store.Certificate{Thumbprint: "PREV"}
 	live := &store.Device{DeviceID: "D1", User: "alice@contoso.com", State: store.StateEnrolled,
 		Certificate: store.Certificate{Thumbprint: "CUR"}, PreviousCertificate: &prev}
-	with := func(state string) *store.Device { d := *live; d.State = state; return &d }
+	with := func(state store.DeviceState) *store.Device { d := *live; d.State = state; return &d }
 	hw := &store.Device{DeviceID: "D2", User: "carol@contoso.com", State: store.StateEnrolled, Certificate: store.Certificate{Thumbprint: "HW"}}
 	for _, tc := range []struct {
 		name    string
@@ -189,7 +190,7 @@ func TestOwnership(t *testing.T) {
 		t.Fatalf("back to the first user: %v", err)
 	}
 	unlock := s.Store.LockDevice(deviceAID)
-	_, err = s.Store.Retire(ctx, deviceAID, "given away", time.Now())
+	_, err = (&lifecycle.Service{Store: s.Store, Now: time.Now}).Retire(ctx, deviceAID, lifecycle.Retired("given away"))
 	unlock()
 	if err != nil {
 		t.Fatal(err)

@@ -27,9 +27,8 @@ func (s *Service) PolicyOID() string {
 // hashAlgorithmOIDReference and the oID it points at (P2); the rest is there
 // because the schema wants it.
 func (s *Service) GetPolicies(ctx context.Context, env *soap.Envelope, creds Credentials) ([]byte, string, error) {
-	if env.Action != soap.ActionGetPolicies || env.Body.Tag != "GetPolicies" {
-		return nil, "", soap.NewFault(soap.MessageFormat, nil,
-			"Unexpected action %q for the enrollment policy service.", env.Action)
+	if _, err := ParsePolicyRequest(env); err != nil {
+		return nil, "", err
 	}
 	user, err := s.policyRequester(ctx, creds)
 	if err != nil {
@@ -102,7 +101,7 @@ func addOID(parent *etree.Element, value string, group, ref int, name string) {
 // authentication.
 func (s *Service) policyRequester(ctx context.Context, creds Credentials) (string, error) {
 	if len(creds.PeerCertificates) > 0 {
-		if dev, err := s.liveDeviceHolding(ctx, creds.PeerCertificates[0]); err == nil {
+		if dev, _, err := s.Certs.LiveDevice(ctx, creds.PeerCertificates); err == nil {
 			return dev.User, nil
 		}
 	}

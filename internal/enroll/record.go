@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/caddy-mdm/caddy-mdm/internal/lifecycle"
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
 )
 
@@ -17,21 +18,16 @@ import (
 // device's lock and has checked MayReEnroll under it.
 func (s *Service) record(ctx context.Context, dev *store.Device, now time.Time) error {
 	st := s.Store
+	lc := &lifecycle.Service{Store: st, Now: func() time.Time { return now }}
 	if old, err := st.Device(ctx, dev.DeviceID); err == nil {
-		if err := st.ArchiveDevice(ctx, old, now); err != nil {
-			return err
-		}
-		if _, err := st.CancelQueue(ctx, dev.DeviceID, "device re-enrolled", now); err != nil {
-			return err
-		}
-		if err := st.EndSession(ctx, dev.DeviceID); err != nil {
+		if err := lc.ReplaceRecord(ctx, old); err != nil {
 			return err
 		}
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
 	if dev.HWDevID != "" && store.ValidDeviceID(dev.HWDevID) {
-		if err := s.retireOtherIdentity(ctx, dev, now); err != nil {
+		if err := s.retireOtherIdentity(ctx, lc, dev); err != nil {
 			return err
 		}
 		if err := st.IndexHardware(ctx, dev.HWDevID, dev.DeviceID); err != nil {
@@ -46,7 +42,7 @@ func (s *Service) record(ctx context.Context, dev *store.Device, now time.Time) 
 
 // retireOtherIdentity retires the live record the same hardware enrolled
 // under another DeviceID (a reset PC gets a new one).
-func (s *Service) retireOtherIdentity(ctx context.Context, dev *store.Device, now time.Time) error {
+func (s *Service) retireOtherIdentity(ctx context.Context, lc *lifecycle.Service, dev *store.Device) error {
 	st := s.Store
 	otherID, err := st.DeviceByHardware(ctx, dev.HWDevID)
 	if errors.Is(err, store.ErrNotFound) || otherID == dev.DeviceID {
@@ -64,6 +60,6 @@ func (s *Service) retireOtherIdentity(ctx context.Context, dev *store.Device, no
 	if err != nil {
 		return err
 	}
-	_, err = st.Retire(ctx, otherID, "the hardware re-enrolled as device "+dev.DeviceID, now)
+	_, err = lc.Retire(ctx, otherID, lifecycle.HardwareReEnrolled(dev.DeviceID))
 	return err
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/caddy-mdm/caddy-mdm/internal/capture"
 	"github.com/caddy-mdm/caddy-mdm/internal/issuer"
+	"github.com/caddy-mdm/caddy-mdm/internal/lifecycle"
 	"github.com/caddy-mdm/caddy-mdm/internal/pkcs7"
 	"github.com/caddy-mdm/caddy-mdm/internal/soap"
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
@@ -141,7 +142,7 @@ func TestRenewalRefusals(t *testing.T) {
 			return renewalRequest(t, foreign, testpki.NewKey(t, "rsa"), soap.ValueTypePKCS7, false), []*x509.Certificate{foreign.cert}
 		}, soap.NotEligibleToRenew},
 		"retired device": {func(t *testing.T, s *testService, dev keyedDevice) ([]byte, []*x509.Certificate) {
-			if _, err := s.Store.Retire(context.Background(), deviceAID, "lost", time.Now()); err != nil {
+			if _, err := (&lifecycle.Service{Store: s.Store, Now: time.Now}).Retire(context.Background(), deviceAID, lifecycle.Retired("lost")); err != nil {
 				t.Fatal(err)
 			}
 			return robo(t, s, dev)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/caddy-mdm/caddy-mdm/internal/certauth"
 	"github.com/caddy-mdm/caddy-mdm/internal/issuer"
 	"github.com/caddy-mdm/caddy-mdm/internal/pkcs10"
 	"github.com/caddy-mdm/caddy-mdm/internal/provdoc"
@@ -36,6 +37,11 @@ type Service struct {
 	Auth        Authenticator
 	Issuer      *issuer.Issuer
 	Store       *store.Store
+	// Certs decides whether a certificate belongs to a live device (ROBO
+	// renewal, a renewing device's policy request, the re-enrollment
+	// ownership proof). Validate makes one over Issuer.CA, Store and Now
+	// when nil.
+	Certs *certauth.Authority
 
 	// MaxEnrollmentVersion is the highest EnrollmentVersion answered, as
 	// "major.minor".
@@ -153,6 +159,10 @@ func (s *Service) Validate() error {
 	}
 	if s.Rand == nil {
 		s.Rand = rand.Reader
+	}
+	if s.Certs == nil && s.Issuer != nil && s.Issuer.CA != nil && s.Store != nil {
+		// The service's clock, read at each check (tests move it).
+		s.Certs = certauth.ForCA(s.Issuer.CA, s.Store, func() time.Time { return s.Now() })
 	}
 	return errors.Join(errs...)
 }

@@ -4,12 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"strings"
-
-	"github.com/beevik/etree"
+	"time"
 
 	"github.com/caddy-mdm/caddy-mdm/internal/issuer"
 	"github.com/caddy-mdm/caddy-mdm/internal/pkcs10"
@@ -35,46 +33,41 @@ type Issued struct {
 // provisioning document, store the device, answer) or Renew. Nothing is
 // stored unless every step before the store succeeded.
 func (s *Service) RequestToken(ctx context.Context, env *soap.Envelope, creds Credentials, ep Endpoints) ([]byte, *Issued, error) {
-	if env.Action != soap.ActionRequestToken || env.Body.Tag != "RequestSecurityToken" {
-		return nil, nil, soap.NewFault(soap.MessageFormat, nil,
-			"Unexpected action %q for the enrollment service.", env.Action)
+	req, err := ParseTokenRequest(env)
+	if err != nil {
+		return nil, nil, err
 	}
-	rst := env.Body
-	if tt := soap.Text(soap.Child(rst, "TokenType")); tt != soap.TokenTypeDeviceEnroll {
-		return nil, nil, soap.NewFault(soap.MessageFormat, nil, "TokenType %q is not DeviceEnrollmentToken.", tt)
-	}
-	switch rt := soap.Text(soap.Child(rst, "RequestType")); rt {
+	switch req.RequestType {
 	case soap.RequestTypeIssue:
-		return s.issue(ctx, env, creds, ep)
+		return s.issue(ctx, env, req, creds, ep)
 	case soap.RequestTypeRenew:
-		return s.renew(ctx, env, creds, ep)
+		return s.renew(ctx, env, req, creds, ep)
 	case soap.RequestTypeRecovery:
 		// Recovery re-keys a device whose certificate is gone; this server
 		// asks such a device to enroll again instead.
 		return nil, nil, soap.NewFault(soap.NotEligibleToRenew, errors.New("recovery requested"),
 			"Certificate recovery is not supported; enroll the device again.")
 	default:
-		return nil, nil, soap.NewFault(soap.MessageFormat, nil, "RequestType %q is not supported.", rt)
+		return nil, nil, soap.NewFault(soap.MessageFormat, nil, "RequestType %q is not supported.", req.RequestType)
 	}
 }
 
 // issue handles RequestType Issue: a first enrollment, or a re-enrollment
 // that replaces the device's earlier record. A live device enrolled by
 // another user is not taken over (MayReEnroll).
-func (s *Service) issue(ctx context.Context, env *soap.Envelope, creds Credentials, ep Endpoints) ([]byte, *Issued, error) {
-	rst := env.Body
+func (s *Service) issue(ctx context.Context, env *soap.Envelope, req *TokenRequest, creds Credentials, ep Endpoints) ([]byte, *Issued, error) {
 	user, err := s.Auth.Authenticate(ctx, creds)
 	if err != nil {
 		return nil, nil, authFault(err)
 	}
 
-	ac := parseAdditionalContext(soap.Child(rst, "AdditionalContext"))
-	deviceID := ac.Get("DeviceID")
+	ac := req.Context
+	deviceID := ac.DeviceID
 	if !store.ValidDeviceID(deviceID) {
 		return nil, nil, soap.NewFault(soap.MessageFormat, nil,
 			"AdditionalContext DeviceID %q is missing or not a device ID.", truncate(deviceID, 80))
 	}
-	enrollmentType := ac.Get("EnrollmentType")
+	enrollmentType := ac.EnrollmentType
 	switch enrollmentType {
 	case "":
 		enrollmentType = "Full"
@@ -83,7 +76,7 @@ func (s *Service) issue(ctx context.Context, env *soap.Envelope, creds Credentia
 		return nil, nil, soap.NewFault(soap.MessageFormat, nil, "EnrollmentType %q: want Full or Device.", truncate(enrollmentType, 40))
 	}
 
-	csr, err := s.checkCSR(soap.Child(rst, "BinarySecurityToken"))
+	csr, err := s.checkCSR(req.Token)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -94,8 +87,7 @@ func (s *Service) issue(ctx context.Context, env *soap.Envelope, creds Credentia
 	unlock := s.Store.LockDevice(deviceID)
 	defer unlock()
 	now := s.Now()
-	hwDevID := ac.Get("HWDevID")
-	if err := s.checkOwnership(ctx, user, deviceID, hwDevID, creds.PeerCertificates, now); err != nil {
+	if err := s.checkOwnership(ctx, user, deviceID, ac.HWDevID, creds.PeerCertificates); err != nil {
 		var oe *OwnershipError
 		if errors.As(err, &oe) {
 			return nil, nil, soap.NewFault(soap.Authorization, err,
@@ -104,25 +96,20 @@ func (s *Service) issue(ctx context.Context, env *soap.Envelope, creds Credentia
 		return nil, nil, soap.NewFault(soap.EnrollmentServer, err, "The server could not read the device's enrollment.")
 	}
 
-	subject, err := issuer.NewSubject(SubjectCommonName(deviceID))
+	c, err := s.certify(csr, deviceID, now)
 	if err != nil {
-		return nil, nil, soap.NewFault(soap.EnrollmentServer, err, "The server could not choose a certificate subject.")
+		return nil, nil, err
 	}
-	cert, err := s.Issuer.Issue(csr, subject, now)
-	if err != nil {
-		return nil, nil, soap.NewFault(soap.EnrollmentServer, err, "The server could not sign the certificate.")
-	}
-
 	dev := &store.Device{
 		DeviceID:           deviceID,
-		HWDevID:            hwDevID,
-		DeviceName:         ac.Get("DeviceName"),
-		DeviceType:         ac.Get("DeviceType"),
-		OSVersion:          ac.Get("OSVersion"),
-		OSEdition:          ac.Get("OSEdition"),
-		ApplicationVersion: ac.Get("ApplicationVersion"),
-		Locale:             ac.Get("Locale"),
-		MACs:               ac["MAC"],
+		HWDevID:            ac.HWDevID,
+		DeviceName:         ac.DeviceName,
+		DeviceType:         ac.DeviceType,
+		OSVersion:          ac.OSVersion,
+		OSEdition:          ac.OSEdition,
+		ApplicationVersion: ac.ApplicationVersion,
+		Locale:             ac.Locale,
+		MACs:               ac.MACs,
 		EnrollmentType:     enrollmentType,
 		WindowsPhone8:      s.isWindowsPhone8(ac),
 		User:               user,
@@ -130,47 +117,78 @@ func (s *Service) issue(ctx context.Context, env *soap.Envelope, creds Credentia
 		State:              store.StateEnrolled,
 		EnrolledAt:         now,
 		UpdatedAt:          now,
-		Certificate: store.Certificate{
-			Serial:     issuer.SerialHex(cert),
-			Thumbprint: issuer.Thumbprint(cert),
-			Subject:    subject.String(),
-			NotBefore:  cert.NotBefore,
-			NotAfter:   cert.NotAfter,
-		},
+		Certificate:        c.record(),
 	}
 	if dev.Digest, err = s.newDigestSecrets(deviceID); err != nil {
 		return nil, nil, soap.NewFault(soap.EnrollmentServer, err, "The server could not create credentials.")
 	}
-	doc, err := s.provisioningDocument(dev, cert, subject, ep)
+	doc, err := s.provisioningDocument(dev, c.cert, c.subject, ep)
 	if err != nil {
 		return nil, nil, soap.NewFault(soap.EnrollmentServer, err, "The server could not build the provisioning document.")
 	}
 	if err := s.record(ctx, dev, now); err != nil {
 		return nil, nil, soap.NewFault(soap.EnrollmentServer, err, "The server could not record the enrollment.")
 	}
-
-	return tokenResponse(env, doc, now), &Issued{
-		Device:           dev,
-		Certificate:      cert,
-		RequestSubjectCN: string(csr.SubjectCN),
-		CSRDeviceID:      csr.DeviceIDHint(),
-	}, nil
+	return tokenResponse(env, doc, now), c.issued(dev, false), nil
 }
 
-// checkCSR decodes, parses and verifies the PKCS#10 of the request body.
-func (s *Service) checkCSR(bst *etree.Element) (*pkcs10.Request, error) {
-	if bst == nil {
+// certified is a device certificate signed for a checked request.
+type certified struct {
+	csr     *pkcs10.Request
+	subject issuer.Subject
+	cert    *x509.Certificate
+}
+
+// certify signs the client certificate of a checked request for deviceID,
+// with the subject the server chooses (SubjectCommonName, never the CSR's):
+// the steps issue and renew share. A failure is an EnrollmentServer fault.
+func (s *Service) certify(csr *pkcs10.Request, deviceID string, now time.Time) (*certified, error) {
+	subject, err := issuer.NewSubject(SubjectCommonName(deviceID))
+	if err != nil {
+		return nil, soap.NewFault(soap.EnrollmentServer, err, "The server could not choose a certificate subject.")
+	}
+	cert, err := s.Issuer.Issue(csr, subject, now)
+	if err != nil {
+		return nil, soap.NewFault(soap.EnrollmentServer, err, "The server could not sign the certificate.")
+	}
+	return &certified{csr: csr, subject: subject, cert: cert}, nil
+}
+
+// record is the certificate as the device's record keeps it.
+func (c *certified) record() store.Certificate {
+	return store.Certificate{
+		Serial:     issuer.SerialHex(c.cert),
+		Thumbprint: issuer.Thumbprint(c.cert),
+		Subject:    c.subject.String(),
+		NotBefore:  c.cert.NotBefore,
+		NotAfter:   c.cert.NotAfter,
+	}
+}
+
+// issued is the outcome for logs and tests.
+func (c *certified) issued(dev *store.Device, renewed bool) *Issued {
+	return &Issued{
+		Device:           dev,
+		Certificate:      c.cert,
+		RequestSubjectCN: string(c.csr.SubjectCN),
+		CSRDeviceID:      c.csr.DeviceIDHint(),
+		Renewed:          renewed,
+	}
+}
+
+// checkCSR checks the PKCS#10 token of an Issue request: its ValueType,
+// its encoding, then the request itself (checkRequest).
+func (s *Service) checkCSR(tok *SecurityToken) (*pkcs10.Request, error) {
+	if tok == nil {
 		return nil, soap.NewFault(soap.MessageFormat, nil, "RequestSecurityToken has no BinarySecurityToken.")
 	}
-	tok := soap.ReadBinaryToken(bst)
 	if tok.ValueType != soap.ValueTypePKCS10 {
 		return nil, soap.NewFault(soap.CertificateRequest, nil, "BinarySecurityToken ValueType %q is not PKCS10.", truncate(tok.ValueType, 120))
 	}
-	der, err := base64.StdEncoding.DecodeString(stripSpace(tok.Value))
-	if err != nil {
-		return nil, soap.NewFault(soap.CertificateRequest, err, "The certificate request is not base64.")
+	if tok.DecodeErr != nil {
+		return nil, soap.NewFault(soap.CertificateRequest, tok.DecodeErr, "The certificate request is not base64.")
 	}
-	return s.checkRequest(der)
+	return s.checkRequest(tok.DER)
 }
 
 // checkRequest parses a PKCS#10 request within its size bounds, applies the
@@ -216,10 +234,10 @@ func (s *Service) isWindowsPhone8(ac AdditionalContext) bool {
 	case WP8Never:
 		return false
 	}
-	if strings.Contains(strings.ToLower(ac.Get("DeviceType")), "phone") {
+	if strings.Contains(strings.ToLower(ac.DeviceType), "phone") {
 		return true
 	}
-	major, _, _ := strings.Cut(ac.Get("ApplicationVersion"), ".")
+	major, _, _ := strings.Cut(ac.ApplicationVersion, ".")
 	return major == "8"
 }
 

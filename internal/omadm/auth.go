@@ -4,7 +4,7 @@ import (
 	"crypto/x509"
 	"fmt"
 
-	"github.com/caddy-mdm/caddy-mdm/internal/issuer"
+	"github.com/caddy-mdm/caddy-mdm/internal/certauth"
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
 	"github.com/caddy-mdm/caddy-mdm/internal/syncml"
 )
@@ -24,10 +24,10 @@ const (
 
 // authResult is the outcome of authenticating one message.
 type authResult struct {
-	// method is "certificate" or "digest" when authenticated, "" otherwise.
-	method string
+	// method is how the message was authenticated; "" when it was not.
+	method store.AuthMethod
 	// status is the SyncHdr status: 200, 212, 401, 403 or 407.
-	status int
+	status syncml.Status
 	// chal carries a fresh nonce with 401, 407 and 212.
 	chal *syncml.Meta
 	// reason explains a refusal, for the log.
@@ -43,7 +43,7 @@ func (a authResult) ok() bool { return a.method != "" }
 func (x *exchange) authenticate(peer []*x509.Certificate) (authResult, error) {
 	dev := x.dev
 	if dev.State != store.StateEnrolled {
-		return authResult{status: syncml.StatusForbidden, reason: "device is " + dev.State}, nil
+		return authResult{status: syncml.StatusForbidden, reason: "device is " + string(dev.State)}, nil
 	}
 	if len(peer) > 0 && x.s.Auth != AuthDigest {
 		usedNew, err := x.s.verifyDeviceCertificate(dev, peer)
@@ -56,7 +56,7 @@ func (x *exchange) authenticate(peer []*x509.Certificate) (authResult, error) {
 			x.devDirty = true
 			x.report.Notes = append(x.report.Notes, "device switched to its renewed certificate; the previous one no longer authenticates")
 		}
-		return authResult{method: "certificate", status: syncml.StatusOK}, nil
+		return authResult{method: store.AuthByCertificate, status: syncml.StatusOK}, nil
 	}
 	if x.s.Auth == AuthCertificate {
 		return authResult{status: syncml.StatusForbidden, reason: "no client certificate, and this server accepts no other credential"}, nil
@@ -78,7 +78,7 @@ func (x *exchange) authenticate(peer []*x509.Certificate) (authResult, error) {
 			"no credentials and no session token: a digest session goes on only at the RespURI the server gave")
 	case x.s.tokens.check(dev.DeviceID, x.msg.Header.SessionID, x.req.SessionToken, x.now, x.now.Add(x.s.SessionIdle)):
 		x.respToken = x.req.SessionToken
-		return authResult{method: "digest", status: syncml.StatusOK}, nil
+		return authResult{method: store.AuthByDigest, status: syncml.StatusOK}, nil
 	default:
 		return x.challenge(syncml.StatusMissingCredentials,
 			"session token unknown, expired or not this session's (sessions end with their package and at a restart)")
@@ -101,7 +101,7 @@ func (x *exchange) acceptDigest() (authResult, error) {
 	x.dev.Digest.ServerNonce = nonce
 	x.devDirty = true
 	return authResult{
-		method: "digest",
+		method: store.AuthByDigest,
 		status: syncml.StatusAuthAccepted,
 		chal:   &syncml.Meta{Type: syncml.AuthMD5, Format: syncml.FormatB64, NextNonce: nonce},
 	}, nil
@@ -113,7 +113,7 @@ func (x *exchange) acceptDigest() (authResult, error) {
 // digest (and cost a write per unauthenticated message). The nonce changes
 // when a digest is accepted; only a device without any nonce gets a first
 // one here (P14: 16 random bytes).
-func (x *exchange) challenge(status int, reason string) (authResult, error) {
+func (x *exchange) challenge(status syncml.Status, reason string) (authResult, error) {
 	nonce := x.dev.Digest.ServerNonce
 	if nonce == "" {
 		var err error
@@ -130,32 +130,11 @@ func (x *exchange) challenge(status int, reason string) (authResult, error) {
 	}, nil
 }
 
-// verifyDeviceCertificate checks that the leaf chains to the device CA for
-// client authentication and is the certificate issued to this device: its
-// current one (current is true), or during a renewal the one it replaces.
+// verifyDeviceCertificate checks that the leaf is a live certificate of
+// this device (certauth: chains to the device CA for client authentication,
+// unexpired, bound to the device): its current one (current is true), or
+// during a renewal the one it replaces.
 func (s *Server) verifyDeviceCertificate(dev *store.Device, peer []*x509.Certificate) (current bool, err error) {
-	leaf := peer[0]
-	inter := x509.NewCertPool()
-	for _, c := range s.Intermediates {
-		inter.AddCert(c)
-	}
-	for _, c := range peer[1:] {
-		inter.AddCert(c)
-	}
-	if _, err := leaf.Verify(x509.VerifyOptions{
-		Roots:         s.Roots,
-		Intermediates: inter,
-		CurrentTime:   s.Now(),
-		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}); err != nil {
-		return false, fmt.Errorf("%q not from the device CA: %v", leaf.Subject.String(), err)
-	}
-	switch tp := issuer.Thumbprint(leaf); {
-	case tp == dev.Certificate.Thumbprint:
-		return true, nil
-	case dev.PreviousCertificate != nil && tp == dev.PreviousCertificate.Thumbprint:
-		return false, nil
-	default:
-		return false, fmt.Errorf("certificate %s (%s) was not issued to device %s", tp, leaf.Subject.String(), dev.DeviceID)
-	}
+	b, err := s.Certs.Authenticate(dev, peer)
+	return b == certauth.Current, err
 }
