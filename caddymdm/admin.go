@@ -119,18 +119,28 @@ func (a *AdminAPI) only(r *http.Request, method string, f func() error) error {
 
 // DeviceSummary is a device in a list.
 type DeviceSummary struct {
-	DeviceID       string    `json:"device_id"`
-	DeviceName     string    `json:"device_name,omitempty"`
-	State          string    `json:"state"`
-	User           string    `json:"user"`
-	OSVersion      string    `json:"os_version,omitempty"`
-	EnrollmentType string    `json:"enrollment_type"`
-	EnrolledAt     time.Time `json:"enrolled_at"`
-	CertNotAfter   time.Time `json:"certificate_not_after"`
+	// The DeviceID the device enrolled with; the id of the other calls.
+	DeviceID string `json:"device_id"`
+	// The device's name, as it reported it; omitted when unknown.
+	DeviceName string `json:"device_name,omitempty"`
+	// enrolled, unenrolled (by its user) or retired (by an admin).
+	State store.DeviceState `json:"state"`
+	// The authenticated identity that enrolled the device.
+	User string `json:"user"`
+	// The Windows version the device reported; omitted when unknown.
+	OSVersion string `json:"os_version,omitempty"`
+	// "Full" (user enrollment) or "Device".
+	EnrollmentType string `json:"enrollment_type"`
+	// When the device enrolled.
+	EnrolledAt time.Time `json:"enrolled_at"`
+	// When the device's current certificate expires.
+	CertNotAfter time.Time `json:"certificate_not_after"`
 }
 
 // DeviceList is one page of devices.
 type DeviceList struct {
+	// The devices of this page, by DeviceID; at most the requested limit
+	// (default 100).
 	Devices []DeviceSummary `json:"devices"`
 	// Next is the `after` of the next page; empty on the last page.
 	Next string `json:"next,omitempty"`
@@ -146,7 +156,7 @@ func (a *AdminAPI) listDevices(w http.ResponseWriter, r *http.Request, app *App)
 		}
 		limit = n
 	}
-	state := q.Get("state")
+	state := store.DeviceState(q.Get("state"))
 	switch state {
 	case "", store.StateEnrolled, store.StateUnenrolled, store.StateRetired:
 	default:
@@ -170,12 +180,20 @@ func (a *AdminAPI) listDevices(w http.ResponseWriter, r *http.Request, app *App)
 // DeviceDetail is one device: its record (secrets redacted), what it
 // reported, and its latest session.
 type DeviceDetail struct {
-	Device          store.Device    `json:"device"`
-	Inventory       store.Inventory `json:"inventory"`
-	LastSeen        *time.Time      `json:"last_seen,omitempty"`
-	SessionID       string          `json:"session_id,omitempty"`
-	SessionAuth     string          `json:"session_auth,omitempty"`
-	PendingCommands int             `json:"pending_commands"`
+	// The device's record, with its secrets redacted.
+	Device store.Device `json:"device"`
+	// What the device reported in its sessions (sensitive values redacted).
+	Inventory store.Inventory `json:"inventory"`
+	// When the device's latest OMA-DM message arrived; omitted before its
+	// first session.
+	LastSeen *time.Time `json:"last_seen,omitempty"`
+	// The SessionID of its latest OMA-DM session; omitted before the first.
+	SessionID string `json:"session_id,omitempty"`
+	// How that session authenticated: certificate or digest; omitted before
+	// the first session.
+	SessionAuth store.AuthMethod `json:"session_auth,omitempty"`
+	// How many commands wait in the device's queue.
+	PendingCommands int `json:"pending_commands"`
 }
 
 func (a *AdminAPI) device(r *http.Request, app *App, id string) (*store.Device, error) {
@@ -219,6 +237,8 @@ func (a *AdminAPI) showDevice(w http.ResponseWriter, r *http.Request, app *App, 
 // out of logs, traces and command listings.
 type CommandRequest struct {
 	store.CommandSpec
+	// One SyncML command as XML (e.g. <Get>...</Get>), instead of a spec;
+	// give either raw or verb/items/commands. Default: empty (use the spec).
 	Raw string `json:"raw,omitempty"`
 }
 
@@ -265,6 +285,7 @@ func (a *AdminAPI) enqueue(w http.ResponseWriter, r *http.Request, app *App, id 
 
 // CommandList is a device's commands, finished first, then pending.
 type CommandList struct {
+	// The device's commands, finished first, then pending, in queue order.
 	Commands []*store.Command `json:"commands"`
 }
 
@@ -326,6 +347,8 @@ func (a *AdminAPI) unenroll(w http.ResponseWriter, r *http.Request, app *App, id
 
 // RetireRequest is the optional body of a retire call.
 type RetireRequest struct {
+	// Why the device is retired, appended to "retired by an admin" in the
+	// device's state reason and the log. Default: empty (no reason given).
 	Reason string `json:"reason,omitempty"`
 }
 

@@ -20,6 +20,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
+	"github.com/caddy-mdm/caddy-mdm/internal/certauth"
+	"github.com/caddy-mdm/caddy-mdm/internal/dump"
 	"github.com/caddy-mdm/caddy-mdm/internal/enroll"
 	"github.com/caddy-mdm/caddy-mdm/internal/issuer"
 	"github.com/caddy-mdm/caddy-mdm/internal/omadm"
@@ -53,10 +55,16 @@ type App struct {
 	// https://enterpriseenrollment.contoso.com. Default: https:// and the
 	// host of each request.
 	BaseURL string `json:"base_url,omitempty"`
-	// Absolute URLs that override the standard paths under the base URL,
-	// for handlers mounted elsewhere.
-	PolicyURL     string `json:"policy_url,omitempty"`
+	// The absolute URL of the enrollment policy service (MS-XCEP), as
+	// Discovery announces it, for a handler mounted elsewhere. Default: the
+	// base URL and /EnrollmentServer/Policy.svc.
+	PolicyURL string `json:"policy_url,omitempty"`
+	// The absolute URL of the enrollment service (MS-WSTEP), as Discovery
+	// announces it. Default: the base URL and /EnrollmentServer/Enrollment.svc.
 	EnrollmentURL string `json:"enrollment_url,omitempty"`
+	// The absolute URL of the OMA-DM management service, as the provisioning
+	// document gives it to the device. Default: the base URL and
+	// /ManagementServer/MDM.svc.
 	ManagementURL string `json:"management_url,omitempty"`
 
 	// How enrolling users prove who they are.
@@ -116,7 +124,12 @@ type App struct {
 	logger     *zap.Logger
 	// parseGate bounds the requests whose XML trees exist at once.
 	parseGate   xmltree.Gate
+	recorder    *dump.Recorder
 	stopCleanup context.CancelFunc
+
+	// certs decides whether a client certificate belongs to a live device:
+	// OMA-DM, renewal and the hub gate share it.
+	certs *certauth.Authority
 }
 
 // DefaultMaxBodySize bounds OMA-DM messages (a device's Results may be
@@ -173,6 +186,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("mdm device_ca: %v", err)
 	}
 	a.ca = ca
+	a.certs = certauth.ForCA(ca, a.store, nil)
 	wp8, err := a.WindowsPhone8.settings()
 	if err != nil {
 		return fmt.Errorf("mdm windows_phone8: %v", err)
@@ -184,6 +198,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Auth:                 auth,
 		Issuer:               &issuer.Issuer{CA: ca, Validity: time.Duration(a.CertificateValidity)},
 		Store:                a.store,
+		Certs:                a.certs,
 		MaxEnrollmentVersion: a.MaxEnrollmentVersion,
 		MinKeyLength:         a.MinKeyLength,
 		RenewalPeriod:        time.Duration(a.RenewalPeriod),
@@ -199,6 +214,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("mdm: %v", err)
 	}
 	a.parseGate = xmltree.NewGate(max(4, parsesPerCore*runtime.GOMAXPROCS(0)))
+	if a.TraceExchanges > 0 {
+		a.recorder = &dump.Recorder{Store: a.store, Keep: a.TraceExchanges, Now: time.Now}
+	}
 	a.management = &omadm.Server{
 		ParseGate:     a.parseGate,
 		Store:         a.store,
@@ -206,8 +224,12 @@ func (a *App) Provision(ctx caddy.Context) error {
 		Auth:          omadm.AuthMode(a.ManagementAuth),
 		Roots:         a.DeviceCAPool(),
 		Intermediates: ca.Intermediates,
+		Certs:         a.certs,
 		MaxMsgSize:    a.MaxMessageSize,
 		MaxObjectSize: a.MaxObjectSize,
+	}
+	if a.recorder != nil {
+		a.management.Recorder = a.recorder
 	}
 	if err := a.management.Validate(); err != nil {
 		return fmt.Errorf("mdm: %v", err)
@@ -285,18 +307,6 @@ func (a *App) endpoints(r *http.Request) enroll.Endpoints {
 	}
 }
 
-// trace keeps an exchange in the device's trace when tracing is on. A
-// failure to keep it is logged, never passed on to the device.
-func (a *App) trace(r *http.Request, deviceID, kind string, status int, req, resp string) {
-	if a.TraceExchanges <= 0 || deviceID == "" {
-		return
-	}
-	ex := store.Exchange{At: time.Now(), Kind: kind, Status: status, Request: req, Response: resp}
-	if err := a.store.AppendTrace(r.Context(), deviceID, ex, a.TraceExchanges); err != nil {
-		a.logger.Error("keeping the device trace", zap.String("device_id", deviceID), zap.Error(err))
-	}
-}
-
 // Store returns the device store.
 func (a *App) Store() *store.Store { return a.store }
 
@@ -338,11 +348,21 @@ func (c *RetryConfig) retry() provdoc.Retry {
 // PollConfig is the DMClient poll schedule: a first and second set of
 // polls, then the remaining polls (0 retries means forever).
 type PollConfig struct {
-	FirstRetries      int            `json:"first_retries,omitempty"`
-	FirstInterval     caddy.Duration `json:"first_interval,omitempty"`
-	SecondRetries     int            `json:"second_retries,omitempty"`
-	SecondInterval    caddy.Duration `json:"second_interval,omitempty"`
-	RemainingRetries  int            `json:"remaining_retries,omitempty"`
+	// How many polls the first set has (NumberOfFirstRetries). Default: 5.
+	FirstRetries int `json:"first_retries,omitempty"`
+	// The wait between polls of the first set, in whole minutes (at least 1;
+	// IntervalForFirstSetOfRetries). Default: 3 minutes.
+	FirstInterval caddy.Duration `json:"first_interval,omitempty"`
+	// How many polls the second set has (NumberOfSecondRetries). Default: 8.
+	SecondRetries int `json:"second_retries,omitempty"`
+	// The wait between polls of the second set, in whole minutes (at least
+	// 1; IntervalForSecondSetOfRetries). Default: 15 minutes.
+	SecondInterval caddy.Duration `json:"second_interval,omitempty"`
+	// How many polls follow the second set
+	// (NumberOfRemainingScheduledRetries). Default: 0, which polls forever.
+	RemainingRetries int `json:"remaining_retries,omitempty"`
+	// The wait between the remaining polls, in whole minutes (at least 1;
+	// IntervalForRemainingScheduledRetries). Default: 480 minutes (8 hours).
 	RemainingInterval caddy.Duration `json:"remaining_interval,omitempty"`
 	// Whether the device polls when a user logs in. Default: true.
 	OnLogin *bool `json:"on_login,omitempty"`

@@ -186,7 +186,7 @@ func cliShow() *cobra.Command {
 			return c.print(raw, func(w *tabwriter.Writer) {
 				dev := d.Device
 				for _, kv := range [][2]string{
-					{"Device ID", dev.DeviceID}, {"Name", dev.DeviceName}, {"State", dev.State + " " + dev.StateReason},
+					{"Device ID", dev.DeviceID}, {"Name", dev.DeviceName}, {"State", string(dev.State) + " " + dev.StateReason},
 					{"User", dev.User + " (" + dev.AuthPolicy + ")"}, {"OS", dev.OSVersion}, {"Enrollment", dev.EnrollmentType},
 					{"Enrolled", dev.EnrolledAt.Format(time.RFC3339)}, {"HWDevID", dev.HWDevID},
 					{"Certificate", dev.Certificate.Subject + " serial " + dev.Certificate.Serial + " until " + dev.Certificate.NotAfter.Format(time.RFC3339)},

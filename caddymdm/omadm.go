@@ -111,8 +111,8 @@ func (h *OMADM) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 		zap.Bool("new_session", rep.NewSession),
 		zap.String("mode", query.Get("mode")),
 		zap.String("platform", query.Get("Platform")),
-		zap.String("auth", rep.Auth),
-		zap.Int("header_status", rep.HeaderStatus),
+		zap.String("auth", string(rep.Auth)),
+		zap.Int("header_status", int(rep.HeaderStatus)),
 		zap.Strings("received", rep.Received),
 		zap.Strings("sent", rep.Sent),
 		zap.Strings("acknowledged", rep.Acknowledged),
@@ -138,11 +138,8 @@ func (h *OMADM) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	log.Debug("response", zap.Stringer("body", trace.Deferred(func() string {
 		return clip(trace.SyncML(reply.Body, rep.Sensitive.Reply...), maxLoggedBody)
 	})))
-	if rep.Auth != "" && h.app.TraceExchanges > 0 {
-		// Only authenticated exchanges: a stranger must neither create
-		// storage nor push the device's real exchanges out of its trace.
-		h.app.trace(r, rep.DeviceID, "management", http.StatusOK,
-			trace.SyncML(body, rep.Sensitive.Request...), trace.SyncML(reply.Body, rep.Sensitive.Reply...))
+	if len(rep.Notes) > 0 && rep.Auth == "" {
+		log.Debug("refused message notes", zap.Strings("notes", rep.Notes))
 	}
 	return nil
 }

@@ -122,11 +122,6 @@ func (x *soapExchange) write(status int, body []byte) {
 	writeSOAP(x.w, status, body)
 }
 
-// traced returns the redacted request and response, for the device trace.
-func (x *soapExchange) traced() (int, string, string) {
-	return x.status, trace.SOAP(x.reqBody), trace.SOAP(x.respBody)
-}
-
 // fault answers err as an MS-MDE2 SOAP fault and logs the reason, including
 // the internal cause the device does not see. Causes never hold secrets. The
 // log line is written first, so it exists even if the client hangs up.

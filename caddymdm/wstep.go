@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/caddy-mdm/caddy-mdm/internal/dump"
 	"github.com/caddy-mdm/caddy-mdm/internal/enroll"
 	"github.com/caddy-mdm/caddy-mdm/internal/soap"
 )
@@ -75,13 +76,14 @@ func (a *App) requestToken(x *soapExchange) {
 	}
 	x.logger.Info(msg, fields...)
 	x.respond(body)
-	if a.TraceExchanges > 0 {
-		status, req, resp := x.traced()
-		kind := "enrollment"
+	if a.recorder != nil {
+		kind := dump.KindEnrollment
 		if issued.Renewed {
-			kind = "renewal"
+			kind = dump.KindRenewal
 		}
-		a.trace(x.r, dev.DeviceID, kind, status, req, resp)
+		if err := a.recorder.RecordEnrollment(x.r.Context(), dev.DeviceID, kind, x.status, x.reqBody, x.respBody); err != nil {
+			x.logger.Error("keeping the device trace", zap.String("device_id", dev.DeviceID), zap.Error(err))
+		}
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 // device sends in several messages (MoreData). It returns 0 when the item is
 // complete (its Data then holds the whole object), 213 when more is to come,
 // or the error status for the command.
-func (x *exchange) receiveChunk(c *syncml.Command, it *syncml.Item, msgRef string) int {
+func (x *exchange) receiveChunk(c *syncml.Command, it *syncml.Item, msgRef string) syncml.Status {
 	in := x.sess.Incoming
 	if in == nil && !it.MoreData {
 		return 0

@@ -11,6 +11,7 @@ import (
 
 	"github.com/beevik/etree"
 
+	"github.com/caddy-mdm/caddy-mdm/internal/lifecycle"
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
 	"github.com/caddy-mdm/caddy-mdm/internal/syncml"
 )
@@ -232,7 +233,7 @@ func (s *Server) Retire(ctx context.Context, deviceID, reason string) (*store.De
 	if dev.State == store.StateRetired {
 		return dev, nil
 	}
-	return s.Store.Retire(ctx, deviceID, reason, s.Now())
+	return (&lifecycle.Service{Store: s.Store, Now: s.Now}).Retire(ctx, deviceID, lifecycle.Retired(reason))
 }
 
 // Cancel removes a queued command; a command already sent cannot be

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/caddy-mdm/caddy-mdm/internal/lifecycle"
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
 	"github.com/caddy-mdm/caddy-mdm/internal/syncml"
 )
@@ -22,7 +23,7 @@ type exchange struct {
 	queue      *store.Queue
 	inv        *store.Inventory
 
-	hdrStatus int
+	hdrStatus syncml.Status
 	hdrChal   *syncml.Meta
 	// sendCred adds server credentials (CLIENT digest) to the reply.
 	sendCred bool
@@ -65,7 +66,7 @@ func (x *exchange) loadSession(ctx context.Context) error {
 		}
 	}
 	if sess.Sent == nil {
-		sess.Sent = map[string]store.SentRef{}
+		sess.Sent = map[store.SentKey]store.SentRef{}
 	}
 	x.sess = sess
 	x.report.NewSession = x.newSession
@@ -119,7 +120,7 @@ func (x *exchange) apply() {
 }
 
 // status answers one device command.
-func (x *exchange) status(c *syncml.Command, code int) {
+func (x *exchange) status(c *syncml.Command, code syncml.Status) {
 	if c.NoResp {
 		return
 	}
@@ -128,7 +129,7 @@ func (x *exchange) status(c *syncml.Command, code int) {
 		MsgRef: x.msg.Header.MsgID,
 		CmdRef: c.CmdID,
 		Cmd:    c.Name,
-		Data:   strconv.Itoa(code),
+		Data:   code.String(),
 	})
 }
 
@@ -144,7 +145,7 @@ func (x *exchange) hasAlert(code string) bool {
 // applyStatus takes the device's answer to one of our commands, or to our
 // SyncHdr (where the device may challenge the server, P13).
 func (x *exchange) applyStatus(c *syncml.Command) {
-	code := atoi(c.Data)
+	code := syncml.StatusOf(c)
 	if c.CmdRef == "0" || c.Cmd == syncml.CmdSyncHdr {
 		if code == syncml.StatusInvalidCredentials || code == syncml.StatusMissingCredentials {
 			if c.Chal != nil && c.Chal.NextNonce != "" {
@@ -159,10 +160,10 @@ func (x *exchange) applyStatus(c *syncml.Command) {
 		}
 		return
 	}
-	key := c.MsgRef + ":" + c.CmdRef
+	key := store.SentKey{MsgID: c.MsgRef, CmdID: c.CmdRef}
 	ref, ok := x.sess.Sent[key]
 	if !ok {
-		x.report.Notes = append(x.report.Notes, "status for unknown command "+key)
+		x.report.Notes = append(x.report.Notes, "status for unknown command "+key.String())
 		return
 	}
 	cmd := x.command(ref.CommandID)
@@ -177,7 +178,7 @@ func (x *exchange) applyStatus(c *syncml.Command) {
 		for len(cmd.ChildStatuses) <= ref.Child {
 			cmd.ChildStatuses = append(cmd.ChildStatuses, 0)
 		}
-		cmd.ChildStatuses[ref.Child] = code
+		cmd.ChildStatuses[ref.Child] = int(code)
 		x.touch(cmd)
 	default:
 		if ref.Chunk && x.sess.Outgoing != nil && x.sess.Outgoing.CommandID == cmd.ID {
@@ -190,7 +191,7 @@ func (x *exchange) applyStatus(c *syncml.Command) {
 // requeueMessage puts the commands of one of our messages back in the queue.
 func (x *exchange) requeueMessage(msgRef string) {
 	for key, ref := range x.sess.Sent {
-		if len(key) > len(msgRef) && key[:len(msgRef)+1] == msgRef+":" {
+		if key.MsgID == msgRef {
 			delete(x.sess.Sent, key)
 			if cmd := x.pending(ref.CommandID); cmd != nil && cmd.State == store.CommandSent {
 				cmd.State = store.CommandQueued
@@ -209,7 +210,7 @@ func (x *exchange) applyResults(c *syncml.Command) {
 		// Without MsgRef, Results answer our previous message.
 		msgRef = strconv.Itoa(atoi(x.msg.Header.MsgID) - 1)
 	}
-	key := msgRef + ":" + c.CmdRef
+	key := store.SentKey{MsgID: msgRef, CmdID: c.CmdRef}
 	for _, it := range c.Items {
 		switch code := x.receiveChunk(c, it, msgRef); code {
 		case 0:
@@ -226,7 +227,7 @@ func (x *exchange) applyResults(c *syncml.Command) {
 			cmd = x.command(ref.CommandID)
 		}
 		if cmd == nil {
-			x.report.Notes = append(x.report.Notes, "results for unknown command "+key)
+			x.report.Notes = append(x.report.Notes, "results for unknown command "+key.String())
 			return
 		}
 		cmd.Results = append(cmd.Results, result(c, it))
@@ -277,7 +278,7 @@ func (x *exchange) applyAlert(c *syncml.Command) {
 			x.inv.AddAlert(a)
 			x.changedInventory()
 			if c.Data == syncml.AlertGeneric && a.Type == UnenrollmentAlertType {
-				x.unenroll("the user disconnected the device (unenrollment alert)")
+				x.leave(lifecycle.UserUnenrolled())
 			}
 		}
 	}
@@ -288,36 +289,15 @@ func (x *exchange) applyAlert(c *syncml.Command) {
 // disconnects it from management.
 const UnenrollmentAlertType = "com.microsoft:mdm.unenrollment.userrequest"
 
-// retire marks the device retired and cancels what is still queued.
-func (x *exchange) retire(reason string) {
-	x.leave(store.StateRetired, reason)
-}
-
-// unenroll marks the device unenrolled and cancels what is still queued.
-func (x *exchange) unenroll(reason string) {
-	x.leave(store.StateUnenrolled, reason)
-}
-
-// leave takes the device out of management in this exchange.
-func (x *exchange) leave(state, reason string) {
-	x.dev.State = state
-	x.dev.StateReason = reason
-	x.dev.UpdatedAt = x.now
-	x.devDirty = true
-	x.report.Unenrolled = true
-	for _, c := range append([]*store.Command(nil), x.queue.Commands...) {
-		if x.finished[c.ID] != nil {
-			continue
-		}
-		c.Reason = "device " + state + ": " + reason
-		if c.State == store.CommandSent {
-			c.Reason = "sent, but the device left before answering (" + state + ": " + reason + ")"
-		}
-		c.State = store.CommandCanceled
-		c.DoneAt = x.now
+// leave takes the device out of management in this exchange, as the
+// lifecycle rules say; what the exchange already finished stays finished.
+func (x *exchange) leave(d lifecycle.Departure) {
+	canceled := lifecycle.Leave(x.dev, x.queue, d, x.now, func(c *store.Command) bool { return x.finished[c.ID] != nil })
+	for _, c := range canceled {
 		x.finished[c.ID] = c
-		x.queueDirty = true
 	}
+	x.devDirty, x.queueDirty = true, true
+	x.report.Unenrolled = true
 }
 
 // applyInventory keeps what a device reports with Replace or Add

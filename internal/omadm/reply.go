@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/caddy-mdm/caddy-mdm/internal/lifecycle"
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
 	"github.com/caddy-mdm/caddy-mdm/internal/syncml"
 	"github.com/caddy-mdm/caddy-mdm/internal/trace"
@@ -59,12 +60,12 @@ func (x *exchange) sessionEnds() bool {
 // carries no TargetRef or SourceRef: MS-MDM §2.2.6.1 forbids them on a
 // single Status, Microsoft's example omits them, and so did the server a
 // real Windows 10 PC accepted (integration/device-evidence.md).
-func (x *exchange) headerStatus(code int, chal *syncml.Meta) *syncml.Command {
+func (x *exchange) headerStatus(code syncml.Status, chal *syncml.Meta) *syncml.Command {
 	h := x.msg.Header
 	return &syncml.Command{
 		Name: syncml.CmdStatus, CmdID: "1",
 		MsgRef: h.MsgID, CmdRef: "0", Cmd: syncml.CmdSyncHdr,
-		Chal: chal, Data: strconv.Itoa(code),
+		Chal: chal, Data: code.String(),
 	}
 }
 
@@ -115,7 +116,7 @@ func (x *exchange) sensitiveResults() {
 		if msgRef == "" {
 			msgRef = strconv.Itoa(atoi(x.msg.Header.MsgID) - 1)
 		}
-		ref, ok := x.sess.Sent[msgRef+":"+c.CmdRef]
+		ref, ok := x.sess.Sent[store.SentKey{MsgID: msgRef, CmdID: c.CmdRef}]
 		if !ok {
 			continue
 		}
@@ -166,7 +167,7 @@ func (x *exchange) dispatch(m *syncml.Message, next *int) (more bool) {
 				// Windows answers Unenroll with no status: once it is on
 				// the wire the device is gone; nothing may follow it.
 				x.finish(cmd, 0, "delivered; Windows sends no status for Unenroll")
-				x.retire("unenrolled by an admin (Unenroll delivered)")
+				x.leave(lifecycle.AdminUnenrollDelivered())
 				return false
 			}
 			continue
@@ -209,9 +210,9 @@ func (x *exchange) dispatch(m *syncml.Message, next *int) (more bool) {
 func (x *exchange) add(m *syncml.Message, cmd *store.Command, wire *syncml.Command, children map[string]int, chunk bool, next *int) {
 	msgID := m.Header.MsgID
 	m.Commands = append(m.Commands, wire)
-	x.sess.Sent[msgID+":"+wire.CmdID] = store.SentRef{CommandID: cmd.ID, Child: -1, Chunk: chunk}
+	x.sess.Sent[store.SentKey{MsgID: msgID, CmdID: wire.CmdID}] = store.SentRef{CommandID: cmd.ID, Child: -1, Chunk: chunk}
 	for id, idx := range children {
-		x.sess.Sent[msgID+":"+id] = store.SentRef{CommandID: cmd.ID, Child: idx}
+		x.sess.Sent[store.SentKey{MsgID: msgID, CmdID: id}] = store.SentRef{CommandID: cmd.ID, Child: idx}
 	}
 	*next += 1 + len(children)
 	if cmd.State == store.CommandQueued {
@@ -285,14 +286,14 @@ func objectSize(spec *store.CommandSpec) int {
 }
 
 // finish records the device's final status for a command.
-func (x *exchange) finish(cmd *store.Command, code int, reason string) {
-	cmd.Status = code
+func (x *exchange) finish(cmd *store.Command, code syncml.Status, reason string) {
+	cmd.Status = int(code)
 	cmd.State = store.CommandAcknowledged
 	cmd.Reason = reason
 	cmd.DoneAt = x.now
 	x.finished[cmd.ID] = cmd
 	x.queueDirty = true
-	x.report.Acknowledged = append(x.report.Acknowledged, cmd.ID+"="+strconv.Itoa(code))
+	x.report.Acknowledged = append(x.report.Acknowledged, cmd.ID+"="+code.String())
 }
 
 // pending returns a queued or sent command by ID.

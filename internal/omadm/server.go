@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/caddy-mdm/caddy-mdm/internal/certauth"
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
 	"github.com/caddy-mdm/caddy-mdm/internal/syncml"
 	"github.com/caddy-mdm/caddy-mdm/internal/xmltree"
@@ -25,6 +26,9 @@ type Server struct {
 	// Roots and Intermediates verify device client certificates.
 	Roots         *x509.CertPool
 	Intermediates []*x509.Certificate
+	// Certs decides whether a client certificate is the device's; Validate
+	// makes one over Roots, Intermediates, Store and Now when nil.
+	Certs *certauth.Authority
 	// MaxMsgSize bounds the server's messages when the device names no
 	// MaxMsgSize (0: unbounded).
 	MaxMsgSize int
@@ -38,6 +42,8 @@ type Server struct {
 
 	// ParseGate, when set, bounds the messages parsed at once.
 	ParseGate xmltree.Gate
+	// Recorder, when set, keeps the device's exchanges (its trace).
+	Recorder Recorder
 
 	tokens *sessionTokens
 }
@@ -47,8 +53,13 @@ const DefaultMaxObjectSize = 4 << 20
 
 // Validate fills defaults and checks the server can run.
 func (s *Server) Validate() error {
-	if s.Store == nil || s.Roots == nil || s.ProviderID == "" {
+	if s.Store == nil || (s.Roots == nil && s.Certs == nil) || s.ProviderID == "" {
 		return errors.New("omadm: store, device CA roots and provider ID are required")
+	}
+	if s.Certs == nil {
+		// The server's clock, read at each check (tests move it).
+		s.Certs = &certauth.Authority{Roots: s.Roots, Intermediates: s.Intermediates, Store: s.Store,
+			Now: func() time.Time { return s.Now() }}
 	}
 	switch s.Auth {
 	case "":
@@ -86,6 +97,12 @@ type Request struct {
 	SessionToken string
 }
 
+// Recorder keeps the exchanges of a device (its trace). Handle calls it for
+// authenticated exchanges only, holding the device's lock.
+type Recorder interface {
+	RecordManagement(ctx context.Context, deviceID string, request, response []byte, sensitive SensitiveCmdIDs) error
+}
+
 // Reply is the answer to a message and what happened, for the log.
 type Reply struct {
 	Body   []byte
@@ -98,9 +115,9 @@ type Report struct {
 	// KnownDevice is set once the device was found in the store.
 	KnownDevice bool
 	NewSession  bool
-	// Auth is certificate or digest; empty when refused.
-	Auth         string
-	HeaderStatus int
+	// Auth is how the message was authenticated; empty when refused.
+	Auth         store.AuthMethod
+	HeaderStatus syncml.Status
 	// Refused explains a refusal of the whole message.
 	Refused string
 	// Received lists the device's commands, Sent the commands handed out,
@@ -206,6 +223,14 @@ func (s *Server) Handle(ctx context.Context, req Request) (*Reply, error) {
 	if x.respToken != "" && x.sessionEnds() {
 		s.tokens.end(deviceID)
 	}
+	if s.Recorder != nil {
+		// Only here, authenticated and under the device lock: a stranger's
+		// message neither creates storage nor pushes real exchanges out,
+		// and a device's exchanges are kept in the order they happened.
+		if err := s.Recorder.RecordManagement(ctx, deviceID, req.Body, body, x.report.Sensitive); err != nil {
+			x.report.Notes = append(x.report.Notes, "keeping the trace failed: "+err.Error())
+		}
+	}
 	return &Reply{Body: body, Report: x.report}, nil
 }
 
@@ -243,7 +268,7 @@ func duplicateCmdID(cmds []*syncml.Command, seen map[string]bool) string {
 
 // refuse answers a whole message with one SyncHdr status (and a challenge),
 // applying nothing.
-func (x *exchange) refuse(status int, chal *syncml.Meta, reason string) *Reply {
+func (x *exchange) refuse(status syncml.Status, chal *syncml.Meta, reason string) *Reply {
 	x.report.HeaderStatus = status
 	x.report.Refused = reason
 	x.report.Final = true

@@ -21,8 +21,8 @@ type Device struct {
 	// User is the authenticated identity that enrolled the device.
 	User string `json:"user"`
 	// AuthPolicy is how that identity was proven: OnPremise, Federated or Certificate.
-	AuthPolicy string `json:"auth_policy"`
-	State      string `json:"state"`
+	AuthPolicy string      `json:"auth_policy"`
+	State      DeviceState `json:"state"`
 	// StateReason says why the device left the enrolled state.
 	StateReason string    `json:"state_reason,omitempty"`
 	EnrolledAt  time.Time `json:"enrolled_at"`
@@ -35,11 +35,15 @@ type Device struct {
 	Digest              DigestSecrets `json:"digest"`
 }
 
+// DeviceState is where a device is in its life: enrolled (managed), or out
+// of management, by its user (unenrolled) or by an admin (retired).
+type DeviceState string
+
 // Device states.
 const (
-	StateEnrolled   = "enrolled"
-	StateUnenrolled = "unenrolled"
-	StateRetired    = "retired"
+	StateEnrolled   DeviceState = "enrolled"
+	StateUnenrolled DeviceState = "unenrolled"
+	StateRetired    DeviceState = "retired"
 )
 
 // Certificate identifies the client certificate issued to a device.

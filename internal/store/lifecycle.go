@@ -85,23 +85,6 @@ func (s *Store) History(ctx context.Context, id string) ([]*Device, error) {
 	return out, nil
 }
 
-// CancelQueue finishes every pending command of a device as canceled, with
-// the reason, and empties the queue. Finished records are written first.
-func (s *Store) CancelQueue(ctx context.Context, id, reason string, now time.Time) (int, error) {
-	q, err := s.Queue(ctx, id)
-	if err != nil || len(q.Commands) == 0 {
-		return 0, err
-	}
-	for _, c := range q.Commands {
-		c.State, c.Reason, c.DoneAt = CommandCanceled, reason, now
-		if err := s.PutCommand(ctx, c); err != nil {
-			return 0, err
-		}
-	}
-	n := len(q.Commands)
-	return n, s.PutQueue(ctx, id, &Queue{})
-}
-
 // EndSession forgets a device's session state.
 func (s *Store) EndSession(ctx context.Context, id string) error {
 	err := s.storage.Delete(ctx, sessionKey(id))
@@ -109,22 +92,4 @@ func (s *Store) EndSession(ctx context.Context, id string) error {
 		return err
 	}
 	return nil
-}
-
-// Retire takes a device out of management: it is marked retired with the
-// reason, its pending commands are canceled and its session forgotten.
-// Its certificate stops authenticating. The caller holds the device lock.
-func (s *Store) Retire(ctx context.Context, id, reason string, now time.Time) (*Device, error) {
-	d, err := s.Device(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := s.CancelQueue(ctx, id, "device retired: "+reason, now); err != nil {
-		return nil, err
-	}
-	d.State, d.StateReason, d.UpdatedAt = StateRetired, reason, now
-	if err := s.PutDevice(ctx, d); err != nil {
-		return nil, err
-	}
-	return d, s.EndSession(ctx, id)
 }

@@ -10,12 +10,16 @@ import (
 	"time"
 )
 
-// Command states.
+// CommandState is where a command is between enqueue and its end.
+type CommandState string
+
+// Command states: queued and sent are pending; acknowledged (the device
+// answered with a status) and canceled are final.
 const (
-	CommandQueued       = "queued"
-	CommandSent         = "sent"
-	CommandAcknowledged = "acknowledged"
-	CommandCanceled     = "canceled"
+	CommandQueued       CommandState = "queued"
+	CommandSent         CommandState = "sent"
+	CommandAcknowledged CommandState = "acknowledged"
+	CommandCanceled     CommandState = "canceled"
 )
 
 // Command is one management command of a device, from enqueue to result.
@@ -26,8 +30,8 @@ type Command struct {
 	Spec     CommandSpec `json:"spec"`
 	// Purpose marks commands the server acts on when they are delivered:
 	// "unenroll" retires the device.
-	Purpose string `json:"purpose,omitempty"`
-	State   string `json:"state"`
+	Purpose string       `json:"purpose,omitempty"`
+	State   CommandState `json:"state"`
 	// Status is the device's status code for the command (Atomic/Sequence:
 	// the container's), 0 until one arrives.
 	Status int `json:"status,omitempty"`
@@ -135,6 +139,15 @@ func (inv *Inventory) AddAlert(a AlertRecord) {
 	}
 }
 
+// AuthMethod is how a device proved itself in an OMA-DM message.
+type AuthMethod string
+
+// Authentication methods of OMA-DM messages.
+const (
+	AuthByCertificate AuthMethod = "certificate"
+	AuthByDigest      AuthMethod = "digest"
+)
+
 // Session is the state of a device's OMA-DM session between its messages.
 type Session struct {
 	SessionID string    `json:"session_id"`
@@ -142,11 +155,13 @@ type Session struct {
 	LastSeen  time.Time `json:"last_seen"`
 	// LastMsgID is the device's latest message ID in this session.
 	LastMsgID string `json:"last_msg_id"`
-	// Authenticated is how the session was authenticated: certificate or
-	// digest; "" until it is.
-	Authenticated string `json:"authenticated,omitempty"`
-	// Sent maps "<server MsgID>:<CmdID>" to the command sent there.
-	Sent map[string]SentRef `json:"sent,omitempty"`
+	// Authenticated is how the session's last message was authenticated,
+	// for display: it authenticates nothing (a digest session is bound to a
+	// token held in memory only).
+	Authenticated AuthMethod `json:"authenticated,omitempty"`
+	// Sent maps where the server put each command (its message and CmdID)
+	// to the command, so the device's Status and Results find it.
+	Sent map[SentKey]SentRef `json:"sent,omitempty"`
 	// MaxMsgSize and MaxObjSize are the device's limits (0: none given).
 	MaxMsgSize int `json:"max_msg_size,omitempty"`
 	MaxObjSize int `json:"max_obj_size,omitempty"`
@@ -155,6 +170,28 @@ type Session struct {
 	// Incoming is a large object being received from the device.
 	Incoming *Incoming `json:"incoming,omitempty"`
 }
+
+// SentKey is where a command went: the server message's MsgID and the
+// CmdID it had there, as a device's Status or Results refer to it (MsgRef,
+// CmdRef). It is written "<MsgID>:<CmdID>" as a JSON object key.
+type SentKey struct {
+	MsgID, CmdID string
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (k SentKey) MarshalText() ([]byte, error) { return []byte(k.MsgID + ":" + k.CmdID), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (k *SentKey) UnmarshalText(b []byte) error {
+	msg, cmd, ok := strings.Cut(string(b), ":")
+	if !ok {
+		return fmt.Errorf("sent key %q: want <MsgID>:<CmdID>", b)
+	}
+	k.MsgID, k.CmdID = msg, cmd
+	return nil
+}
+
+func (k SentKey) String() string { return k.MsgID + ":" + k.CmdID }
 
 // SentRef names the command (and, inside an Atomic/Sequence, its child)
 // that a wire CmdID stands for.
@@ -307,7 +344,7 @@ const MaxListLimit = 1000
 // optionally only those in one state, and the cursor of the next page ("" at
 // the end). It reads the device directory, so its cost grows with the fleet;
 // pages keep each call bounded in what it loads.
-func (s *Store) ListDevices(ctx context.Context, state, after string, limit int) ([]*Device, string, error) {
+func (s *Store) ListDevices(ctx context.Context, state DeviceState, after string, limit int) ([]*Device, string, error) {
 	if limit <= 0 || limit > MaxListLimit {
 		limit = MaxListLimit
 	}

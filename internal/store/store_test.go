@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -144,5 +145,24 @@ func TestTraceBounds(t *testing.T) {
 	}
 	if last := tr.Exchanges[len(tr.Exchanges)-1]; last.Response != "39" || !strings.Contains(last.Request, "cut:") {
 		t.Errorf("the newest exchange is not kept whole-but-cut: %q", last.Response)
+	}
+}
+
+// TestSentKeyJSON: a session's map of sent commands keeps the
+// "<MsgID>:<CmdID>" keys stored before it was typed.
+func TestSentKeyJSON(t *testing.T) {
+	var sess Session
+	if err := json.Unmarshal([]byte(`{"session_id":"1","sent":{"3:5":{"command_id":"c","child":-1}}}`), &sess); err != nil {
+		t.Fatal(err)
+	}
+	if ref, ok := sess.Sent[SentKey{MsgID: "3", CmdID: "5"}]; !ok || ref.CommandID != "c" {
+		t.Fatalf("stored key not read: %+v", sess.Sent)
+	}
+	b, _ := json.Marshal(sess)
+	if !strings.Contains(string(b), `"3:5"`) {
+		t.Errorf("key written as %s", b)
+	}
+	if err := json.Unmarshal([]byte(`{"sent":{"nocolon":{}}}`), &sess); err == nil {
+		t.Error("a key without MsgID:CmdID accepted")
 	}
 }

@@ -38,6 +38,12 @@ const (
 func (s *Store) AppendTrace(ctx context.Context, id string, ex Exchange, keep int) error {
 	unlock := s.LockDevice(id)
 	defer unlock()
+	return s.AppendTraceLocked(ctx, id, ex, keep)
+}
+
+// AppendTraceLocked is AppendTrace for a caller that holds the device lock
+// (an OMA-DM exchange records itself before it lets go of the device).
+func (s *Store) AppendTraceLocked(ctx context.Context, id string, ex Exchange, keep int) error {
 	t, err := s.Trace(ctx, id)
 	if err != nil {
 		return err

@@ -1,5 +1,10 @@
 package syncml
 
+import (
+	"strconv"
+	"strings"
+)
+
 // Namespaces and protocol versions written in every message.
 const (
 	NS       = "SYNCML:SYNCML1.2"
@@ -25,27 +30,44 @@ const (
 	CmdSyncHdr  = "SyncHdr"
 )
 
+// Status is a SyncML status code (OMA DM 1.2 §10). On the wire it is the
+// Data of a Status command; in the program it stays a number.
+type Status int
+
 // Status codes used by the server and read from devices (OMA DM 1.2 §10).
 const (
-	StatusOK                  = 200
-	StatusAccepted            = 202
-	StatusAuthAccepted        = 212
-	StatusChunkAccepted       = 213
-	StatusOperationCancelled  = 215
-	StatusBadRequest          = 400
-	StatusInvalidCredentials  = 401
-	StatusForbidden           = 403
-	StatusNotFound            = 404
-	StatusNotAllowed          = 405
-	StatusOptionalNotSupp     = 406
-	StatusMissingCredentials  = 407
-	StatusIncompleteCommand   = 412
-	StatusEntityTooLarge      = 413
-	StatusSizeMismatch        = 424
-	StatusCommandFailed       = 500
-	StatusVersionNotSupported = 505
-	StatusAtomicFailed        = 507
+	StatusOK                  Status = 200
+	StatusAccepted            Status = 202
+	StatusAuthAccepted        Status = 212
+	StatusChunkAccepted       Status = 213
+	StatusOperationCancelled  Status = 215
+	StatusBadRequest          Status = 400
+	StatusInvalidCredentials  Status = 401
+	StatusForbidden           Status = 403
+	StatusNotFound            Status = 404
+	StatusNotAllowed          Status = 405
+	StatusOptionalNotSupp     Status = 406
+	StatusMissingCredentials  Status = 407
+	StatusIncompleteCommand   Status = 412
+	StatusEntityTooLarge      Status = 413
+	StatusSizeMismatch        Status = 424
+	StatusCommandFailed       Status = 500
+	StatusVersionNotSupported Status = 505
+	StatusAtomicFailed        Status = 507
 )
+
+// String is the code as written on the wire.
+func (s Status) String() string { return strconv.Itoa(int(s)) }
+
+// StatusOf reads the code of a Status command (0 when its Data is not a
+// number).
+func StatusOf(c *Command) Status {
+	n, err := strconv.Atoi(strings.TrimSpace(c.Data))
+	if err != nil {
+		return 0
+	}
+	return Status(n)
+}
 
 // Alert codes.
 const (
