@@ -134,7 +134,7 @@ type session struct {
 
 func (s *session) cred(nonceB64 string) *syncml.Cred {
 	nonce, _ := base64.StdEncoding.DecodeString(nonceB64)
-	return &syncml.Cred{Type: syncml.AuthMD5, Format: syncml.FormatB64, Data: omadm.Digest(s.dev.ServerName, s.dev.ServerSecret, nonce)}
+	return &syncml.Cred{Type: syncml.AuthMD5, Format: syncml.FormatB64, Data: digest(s.dev.ServerName, s.dev.ServerSecret, nonce)}
 }
 
 // package1 is what Windows sends first in a session.
@@ -233,7 +233,7 @@ func (s *session) checkReply(sent, m *syncml.Message) *syncml.Command {
 	}
 	if s.challengeNonce != "" && h.Cred != nil {
 		nonce, _ := base64.StdEncoding.DecodeString(s.challengeNonce)
-		want := omadm.Digest(s.dev.ProviderID, s.dev.ClientSecret, nonce)
+		want := digest(s.dev.ProviderID, s.dev.ClientSecret, nonce)
 		r.check("P13 server Cred = digest of the CLIENT credentials over the device's nonce", h.Cred.Data == want, "")
 		s.dev.ClientNonce = s.challengeNonce
 	} else if s.challengeNonce != "" && sent.Commands[0].Data == "401" {
