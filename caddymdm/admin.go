@@ -390,11 +390,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 	if err != nil {
 		return apiError(http.StatusInternalServerError, "%v", err)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	w.WriteHeader(status)
-	_, err = w.Write(b)
-	return err
+	writeBody(w, status, "application/json", b, false)
+	return nil
 }
 
 // Interface guards

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-mdm/caddy-mdm/internal/omadm"
+	"github.com/caddy-mdm/caddy-mdm/internal/quote"
 	"github.com/caddy-mdm/caddy-mdm/internal/syncml"
 	"github.com/caddy-mdm/caddy-mdm/internal/trace"
 )
@@ -45,10 +46,7 @@ func (h *OMADM) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	log := h.logger.With(zap.String("remote_ip", remoteIP(r)), zap.String("trace_id", newTraceID()))
 	refuse := func(status int, msg string, fields ...zap.Field) error {
 		log.Warn("management request refused", append(fields, zap.Int("status", status), zap.String("reason", msg))...)
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("Content-Length", strconv.Itoa(len(msg)+1))
-		w.WriteHeader(status)
-		_, _ = io.WriteString(w, msg+"\n")
+		writeBody(w, status, "text/plain; charset=utf-8", []byte(msg+"\n"), true)
 		return nil
 	}
 	if r.Method != http.MethodPost {
@@ -62,7 +60,7 @@ func (h *OMADM) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	for key, vals := range query {
 		if key != "mode" && key != "Platform" && key != omadm.SessionTokenParam {
 			return refuse(http.StatusBadRequest, "unknown query parameter: only mode, Platform and "+omadm.SessionTokenParam+" are defined",
-				zap.String("parameter", clip(key, maxQueryValue)))
+				zap.String("parameter", quote.Bound(key, maxQueryValue)))
 		}
 		if len(vals) != 1 || len(vals[0]) > maxQueryValue {
 			return refuse(http.StatusBadRequest, "query parameter "+key+" must appear once, at most 64 characters")
@@ -81,7 +79,7 @@ func (h *OMADM) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	// its Results answer a sensitive command.
 	logRequest := func(sensitive []string) {
 		log.Debug("request", zap.Stringer("body", trace.Deferred(func() string {
-			return clip(trace.SyncML(body, sensitive...), maxLoggedBody)
+			return quote.Bound(trace.SyncML(body, sensitive...), maxLoggedBody)
 		})))
 	}
 	req := omadm.Request{Body: body, ServerURL: h.app.endpoints(r).Management, Query: query, SessionToken: token}
@@ -94,7 +92,7 @@ func (h *OMADM) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 		logRequest(nil)
 		var fields []zap.Field
 		if reqErr.Cause != nil {
-			fields = append(fields, zap.String("cause", clip(reqErr.Cause.Error(), 200)))
+			fields = append(fields, zap.String("cause", quote.Bound(reqErr.Cause.Error(), 200)))
 		}
 		return refuse(reqErr.Status, reqErr.Msg, fields...)
 	}
@@ -129,14 +127,9 @@ func (h *OMADM) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	default:
 		log.Info("management message", fields...)
 	}
-	hdr := w.Header()
-	hdr.Set("Content-Type", syncml.ContentType)
-	hdr.Set("Content-Length", strconv.Itoa(len(reply.Body)))
-	hdr.Set("Cache-Control", "no-store, no-transform")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(reply.Body)
+	writeBody(w, http.StatusOK, syncml.ContentType, reply.Body, true)
 	log.Debug("response", zap.Stringer("body", trace.Deferred(func() string {
-		return clip(trace.SyncML(reply.Body, rep.Sensitive.Reply...), maxLoggedBody)
+		return quote.Bound(trace.SyncML(reply.Body, rep.Sensitive.Reply...), maxLoggedBody)
 	})))
 	if len(rep.Notes) > 0 && rep.Auth == "" {
 		log.Debug("refused message notes", zap.Strings("notes", rep.Notes))

@@ -8,12 +8,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 	"go.uber.org/zap"
 
+	"github.com/caddy-mdm/caddy-mdm/internal/quote"
 	"github.com/caddy-mdm/caddy-mdm/internal/soap"
 	"github.com/caddy-mdm/caddy-mdm/internal/trace"
 	"github.com/caddy-mdm/caddy-mdm/internal/xmltree"
@@ -74,7 +74,7 @@ func (a *App) readSOAP(w http.ResponseWriter, r *http.Request, logger *zap.Logge
 		x.fault(soap.NewFault(soap.MessageFormat, err, "The request body could not be read within %d bytes.", maxBody))
 		return x, false
 	}
-	x.logger.Debug("request", zap.Stringer("body", trace.Deferred(func() string { return clip(trace.SOAP(body), maxLoggedBody) })))
+	x.logger.Debug("request", zap.Stringer("body", trace.Deferred(func() string { return quote.Bound(trace.SOAP(body), maxLoggedBody) })))
 	x.reqBody = body
 	if err := soapLimits.Check(body); err != nil {
 		x.fault(soap.NewFault(soap.MessageFormat, err, "The request is larger or deeper than any enrollment message."))
@@ -118,7 +118,7 @@ func (x *soapExchange) respond(body []byte) {
 
 func (x *soapExchange) write(status int, body []byte) {
 	x.status, x.respBody = status, body
-	x.logger.Debug("response", zap.Int("status", status), zap.Stringer("body", trace.Deferred(func() string { return clip(trace.SOAP(body), maxLoggedBody) })))
+	x.logger.Debug("response", zap.Int("status", status), zap.Stringer("body", trace.Deferred(func() string { return quote.Bound(trace.SOAP(body), maxLoggedBody) })))
 	writeSOAP(x.w, status, body)
 }
 
@@ -151,14 +151,7 @@ func (x *soapExchange) fault(err error) {
 }
 
 func writeSOAP(w http.ResponseWriter, status int, body []byte) {
-	h := w.Header()
-	h.Set("Content-Type", soap.ContentType)
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	// no-transform keeps Caddy's encode handler (and proxies) from
-	// compressing or chunking a body the device reads as-is.
-	h.Set("Cache-Control", "no-store, no-transform")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	writeBody(w, status, soap.ContentType, body, true)
 }
 
 // newTraceID returns a random UUID: the trace ID of an exchange in the logs,

@@ -9,6 +9,7 @@ import (
 
 	"github.com/caddy-mdm/caddy-mdm/internal/certauth"
 	"github.com/caddy-mdm/caddy-mdm/internal/pkcs7"
+	"github.com/caddy-mdm/caddy-mdm/internal/quote"
 	"github.com/caddy-mdm/caddy-mdm/internal/soap"
 )
 
@@ -119,7 +120,7 @@ func (s *Service) renewalRequest(tok *SecurityToken) (*pkcs7.SignedData, error) 
 		return nil, soap.NewFault(soap.MessageFormat, nil, "RequestSecurityToken has no BinarySecurityToken.")
 	}
 	if tok.ValueType != soap.ValueTypePKCS7 && tok.ValueType != soap.ValueTypePKCS7Secext {
-		return nil, soap.NewFault(soap.CertificateRequest, nil, "A renewal carries a PKCS#7 request, not %q.", truncate(tok.ValueType, 120))
+		return nil, soap.NewFault(soap.CertificateRequest, nil, "A renewal carries a PKCS#7 request, not %q.", quote.Bound(tok.ValueType, 120))
 	}
 	if tok.DecodeErr != nil {
 		return nil, soap.NewFault(soap.CertificateRequest, tok.DecodeErr, "The renewal request is not base64.")

@@ -11,9 +11,14 @@ import (
 
 	"github.com/caddy-mdm/caddy-mdm/internal/issuer"
 	"github.com/caddy-mdm/caddy-mdm/internal/pkcs10"
+	"github.com/caddy-mdm/caddy-mdm/internal/quote"
+	"github.com/caddy-mdm/caddy-mdm/internal/randtext"
 	"github.com/caddy-mdm/caddy-mdm/internal/soap"
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
 )
+
+// digestSecretSize is the entropy of a generated digest secret: 192 bits.
+const digestSecretSize = 24
 
 // Issued is the outcome of a successful RequestSecurityToken, for logs and
 // tests. It holds no secret.
@@ -65,7 +70,7 @@ func (s *Service) issue(ctx context.Context, env *soap.Envelope, req *TokenReque
 	deviceID := ac.DeviceID
 	if !store.ValidDeviceID(deviceID) {
 		return nil, nil, soap.NewFault(soap.MessageFormat, nil,
-			"AdditionalContext DeviceID %q is missing or not a device ID.", truncate(deviceID, 80))
+			"AdditionalContext DeviceID %q is missing or not a device ID.", quote.Bound(deviceID, 80))
 	}
 	enrollmentType := ac.EnrollmentType
 	switch enrollmentType {
@@ -73,7 +78,7 @@ func (s *Service) issue(ctx context.Context, env *soap.Envelope, req *TokenReque
 		enrollmentType = "Full"
 	case "Full", "Device":
 	default:
-		return nil, nil, soap.NewFault(soap.MessageFormat, nil, "EnrollmentType %q: want Full or Device.", truncate(enrollmentType, 40))
+		return nil, nil, soap.NewFault(soap.MessageFormat, nil, "EnrollmentType %q: want Full or Device.", quote.Bound(enrollmentType, 40))
 	}
 
 	csr, err := s.checkCSR(req.Token)
@@ -183,7 +188,7 @@ func (s *Service) checkCSR(tok *SecurityToken) (*pkcs10.Request, error) {
 		return nil, soap.NewFault(soap.MessageFormat, nil, "RequestSecurityToken has no BinarySecurityToken.")
 	}
 	if tok.ValueType != soap.ValueTypePKCS10 {
-		return nil, soap.NewFault(soap.CertificateRequest, nil, "BinarySecurityToken ValueType %q is not PKCS10.", truncate(tok.ValueType, 120))
+		return nil, soap.NewFault(soap.CertificateRequest, nil, "BinarySecurityToken ValueType %q is not PKCS10.", quote.Bound(tok.ValueType, 120))
 	}
 	if tok.DecodeErr != nil {
 		return nil, soap.NewFault(soap.CertificateRequest, tok.DecodeErr, "The certificate request is not base64.")
@@ -244,16 +249,16 @@ func (s *Service) isWindowsPhone8(ac AdditionalContext) bool {
 func (s *Service) newDigestSecrets(deviceID string) (store.DigestSecrets, error) {
 	var d store.DigestSecrets
 	var err error
-	if d.ClientSecret, err = randomSecret(s.Rand); err != nil {
+	if d.ClientSecret, err = randtext.Secret(s.Rand, digestSecretSize); err != nil {
 		return d, err
 	}
-	if d.ServerSecret, err = randomSecret(s.Rand); err != nil {
+	if d.ServerSecret, err = randtext.Secret(s.Rand, digestSecretSize); err != nil {
 		return d, err
 	}
-	if d.ClientNonce, err = randomNonce(s.Rand); err != nil {
+	if d.ClientNonce, err = randtext.Nonce(s.Rand); err != nil {
 		return d, err
 	}
-	if d.ServerNonce, err = randomNonce(s.Rand); err != nil {
+	if d.ServerNonce, err = randtext.Nonce(s.Rand); err != nil {
 		return d, err
 	}
 	d.ServerName = deviceID
@@ -267,11 +272,4 @@ func stripSpace(s string) string {
 		}
 		return r
 	}, s)
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "..."
-	}
-	return s
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/caddy-mdm/caddy-mdm/internal/certauth"
+	"github.com/caddy-mdm/caddy-mdm/internal/randtext"
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
 	"github.com/caddy-mdm/caddy-mdm/internal/syncml"
 )
@@ -89,7 +90,7 @@ func (x *exchange) authenticate(peer []*x509.Certificate) (authResult, error) {
 // (the next session needs the new one, sent with 212), and the session is
 // bound to a fresh token the device must present for the rest of it.
 func (x *exchange) acceptDigest() (authResult, error) {
-	nonce, err := randomNonce(x.s.Rand)
+	nonce, err := randtext.Nonce(x.s.Rand)
 	if err != nil {
 		return authResult{}, err
 	}
@@ -117,7 +118,7 @@ func (x *exchange) challenge(status syncml.Status, reason string) (authResult, e
 	nonce := x.dev.Digest.ServerNonce
 	if nonce == "" {
 		var err error
-		if nonce, err = randomNonce(x.s.Rand); err != nil {
+		if nonce, err = randtext.Nonce(x.s.Rand); err != nil {
 			return authResult{}, err
 		}
 		x.dev.Digest.ServerNonce = nonce

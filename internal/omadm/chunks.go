@@ -21,20 +21,9 @@ func (x *exchange) receiveChunk(c *syncml.Command, it *syncml.Item, msgRef strin
 		source = it.Target
 	}
 	if in == nil {
-		in = &store.Incoming{Cmd: c.Name, MsgRef: msgRef, CmdRef: c.CmdRef, Source: source}
-		for _, m := range []*syncml.Meta{c.Meta, it.Meta} {
-			if m != nil {
-				if m.Size != "" {
-					in.Size = atoi(m.Size)
-				}
-				if m.Format != "" {
-					in.Format = m.Format
-				}
-				if m.Type != "" {
-					in.Type = m.Type
-				}
-			}
-		}
+		m := syncml.ItemMeta(c, it)
+		in = &store.Incoming{Cmd: c.Name, MsgRef: msgRef, CmdRef: c.CmdRef, Source: source,
+			Size: atoi(m.Size), Format: m.Format, Type: m.Type}
 		if in.Size > x.s.MaxObjectSize {
 			x.report.Notes = append(x.report.Notes, "large object of "+strconv.Itoa(in.Size)+" bytes refused")
 			return syncml.StatusEntityTooLarge

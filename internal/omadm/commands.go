@@ -117,17 +117,8 @@ func ParseRawCommand(raw string) (*store.CommandSpec, error) {
 func fromWire(c *syncml.Command) *store.CommandSpec {
 	spec := &store.CommandSpec{Verb: c.Name}
 	for _, it := range c.Items {
-		is := store.ItemSpec{Target: it.Target, Data: it.Data, DataXML: it.DataXML}
-		for _, m := range []*syncml.Meta{c.Meta, it.Meta} {
-			if m != nil {
-				if m.Format != "" {
-					is.Format = m.Format
-				}
-				if m.Type != "" {
-					is.Type = m.Type
-				}
-			}
-		}
+		m := syncml.ItemMeta(c, it)
+		is := store.ItemSpec{Target: it.Target, Data: it.Data, DataXML: it.DataXML, Format: m.Format, Type: m.Type}
 		spec.Items = append(spec.Items, is)
 	}
 	for _, cc := range c.Children {

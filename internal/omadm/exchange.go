@@ -236,17 +236,8 @@ func (x *exchange) applyResults(c *syncml.Command) {
 }
 
 func result(c *syncml.Command, it *syncml.Item) store.Result {
-	r := store.Result{Source: it.Source, Data: it.Data}
-	for _, m := range []*syncml.Meta{c.Meta, it.Meta} {
-		if m != nil {
-			if m.Format != "" {
-				r.Format = m.Format
-			}
-			if m.Type != "" {
-				r.Type = m.Type
-			}
-		}
-	}
+	m := syncml.ItemMeta(c, it)
+	r := store.Result{Source: it.Source, Data: it.Data, Format: m.Format, Type: m.Type}
 	if r.Source == "" {
 		r.Source = it.Target
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/x509"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/caddy-mdm/caddy-mdm/internal/certauth"
+	"github.com/caddy-mdm/caddy-mdm/internal/quote"
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
 	"github.com/caddy-mdm/caddy-mdm/internal/syncml"
 	"github.com/caddy-mdm/caddy-mdm/internal/xmltree"
@@ -167,7 +167,7 @@ func (s *Server) Handle(ctx context.Context, req Request) (*Reply, error) {
 	h := msg.Header
 	deviceID := h.Source
 	if !store.ValidDeviceID(deviceID) {
-		return nil, &RequestError{Status: 400, Msg: "SyncHdr Source is not a device ID", Cause: fmt.Errorf("Source %q", truncate(deviceID, 80))}
+		return nil, &RequestError{Status: 400, Msg: "SyncHdr Source is not a device ID", Cause: fmt.Errorf("Source %q", quote.Bound(deviceID, 80))}
 	}
 	if h.SessionID == "" || h.MsgID == "" {
 		return nil, &RequestError{Status: 400, Msg: "SyncHdr lacks SessionID or MsgID"}
@@ -249,7 +249,7 @@ func (s *Server) malformed(req Request, cause error) (*Reply, error) {
 	}
 	x := &exchange{s: s, msg: &syncml.Message{Header: h}, req: req, now: s.Now()}
 	x.report = Report{DeviceID: h.Source, SessionID: h.SessionID, MsgID: h.MsgID}
-	return x.refuse(syncml.StatusBadRequest, nil, "malformed message: "+truncate(cause.Error(), 200)), nil
+	return x.refuse(syncml.StatusBadRequest, nil, "malformed message: "+quote.Bound(cause.Error(), 200)), nil
 }
 
 // duplicateCmdID returns a CmdID used twice in a message (nested included).
@@ -278,25 +278,10 @@ func (x *exchange) refuse(status syncml.Status, chal *syncml.Meta, reason string
 	return &Reply{Body: syncml.Marshal(m), Report: x.report}
 }
 
-func randomNonce(r io.Reader) (string, error) {
-	b := make([]byte, 16)
-	if _, err := io.ReadFull(r, b); err != nil {
-		return "", fmt.Errorf("generating nonce: %w", err)
-	}
-	return base64.StdEncoding.EncodeToString(b), nil
-}
-
 func atoi(s string) int {
 	n, err := strconv.Atoi(s)
 	if err != nil {
 		return 0
 	}
 	return n
-}
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "..."
-	}
-	return s
 }

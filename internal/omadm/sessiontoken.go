@@ -3,11 +3,11 @@ package omadm
 import (
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
-	"fmt"
 	"io"
 	"sync"
 	"time"
+
+	"github.com/caddy-mdm/caddy-mdm/internal/randtext"
 )
 
 // A digest-authenticated session is bound to a secret the server hands only
@@ -49,11 +49,10 @@ func newSessionTokens() *sessionTokens {
 
 // issue opens (or reopens) the session of a device and returns its token.
 func (t *sessionTokens) issue(rand io.Reader, deviceID, sessionID string, expires time.Time) (string, error) {
-	b := make([]byte, 24)
-	if _, err := io.ReadFull(rand, b); err != nil {
-		return "", fmt.Errorf("generating a session token: %w", err)
+	token, err := randtext.Secret(rand, 24)
+	if err != nil {
+		return "", err
 	}
-	token := base64.RawURLEncoding.EncodeToString(b)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if _, ok := t.open[deviceID]; !ok && len(t.open) >= t.max {

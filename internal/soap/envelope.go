@@ -8,6 +8,7 @@ import (
 
 	"github.com/beevik/etree"
 
+	"github.com/caddy-mdm/caddy-mdm/internal/quote"
 	"github.com/caddy-mdm/caddy-mdm/internal/xmltree"
 )
 
@@ -70,7 +71,7 @@ func Parse(data []byte) (*Envelope, error) {
 	// nothing else, while the elements inside are matched by local name
 	// (addressing and enrollment namespaces vary in their trailing slash).
 	if ns := root.NamespaceURI(); ns != NSSoap {
-		return nil, fmt.Errorf("%w: not a SOAP 1.2 envelope: namespace %q", ErrMalformed, truncate(ns, 120))
+		return nil, fmt.Errorf("%w: not a SOAP 1.2 envelope: namespace %q", ErrMalformed, quote.Bound(ns, 120))
 	}
 	if xmltree.TooDeep(root, MaxDepth) {
 		return nil, fmt.Errorf("%w: elements nested deeper than %d", ErrMalformed, MaxDepth)
@@ -147,12 +148,4 @@ func attrLocal(e *etree.Element, local string) string {
 		}
 	}
 	return ""
-}
-
-// truncate bounds a string quoted in an error.
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n] + "..."
-	}
-	return s
 }

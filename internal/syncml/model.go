@@ -157,3 +157,26 @@ type Item struct {
 func (c *Command) IsContainer() bool {
 	return c.Name == CmdAtomic || c.Name == CmdSequence
 }
+
+// ItemMeta is the Meta that applies to an item: the item's own values over
+// its command's (OMA DM: a command's Meta is the default of its items).
+func ItemMeta(c *Command, it *Item) Meta {
+	var out Meta
+	for _, m := range []*Meta{c.Meta, it.Meta} {
+		if m == nil {
+			continue
+		}
+		for _, f := range []struct {
+			dst *string
+			src string
+		}{
+			{&out.Type, m.Type}, {&out.Format, m.Format}, {&out.Size, m.Size},
+			{&out.NextNonce, m.NextNonce}, {&out.MaxMsgSize, m.MaxMsgSize}, {&out.MaxObjSize, m.MaxObjSize},
+		} {
+			if f.src != "" {
+				*f.dst = f.src
+			}
+		}
+	}
+	return out
+}

@@ -104,3 +104,14 @@ func TestParseRefuses(t *testing.T) {
 		}
 	}
 }
+
+func TestItemMeta(t *testing.T) {
+	c := &Command{Meta: &Meta{Format: "int", Type: "text/plain", Size: "10"}}
+	it := &Item{Meta: &Meta{Format: "chr"}}
+	if m := ItemMeta(c, it); m.Format != "chr" || m.Type != "text/plain" || m.Size != "10" {
+		t.Errorf("item over command: %+v", m)
+	}
+	if m := ItemMeta(&Command{}, &Item{}); m != (Meta{}) {
+		t.Errorf("no Meta: %+v", m)
+	}
+}
