@@ -130,7 +130,7 @@ type DeviceSummary struct {
 	// The Windows version the device reported; omitted when unknown.
 	OSVersion string `json:"os_version,omitempty"`
 	// "Full" (user enrollment) or "Device".
-	EnrollmentType string `json:"enrollment_type"`
+	EnrollmentType store.EnrollmentType `json:"enrollment_type"`
 	// When the device enrolled.
 	EnrolledAt time.Time `json:"enrolled_at"`
 	// When the device's current certificate expires.

@@ -236,7 +236,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 	a.logger.Info("mdm app ready",
 		zap.String("provider_id", a.ProviderID),
-		zap.String("auth_policy", auth.Policy()),
+		zap.String("auth_policy", string(auth.Policy())),
 		zap.String("device_ca_root", ca.Root.Subject.String()),
 		zap.String("device_ca_root_thumbprint", issuer.Thumbprint(ca.Root)),
 		zap.String("device_ca_signer", ca.Signer.Subject.String()))

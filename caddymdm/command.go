@@ -187,7 +187,7 @@ func cliShow() *cobra.Command {
 				dev := d.Device
 				for _, kv := range [][2]string{
 					{"Device ID", dev.DeviceID}, {"Name", dev.DeviceName}, {"State", string(dev.State) + " " + dev.StateReason},
-					{"User", dev.User + " (" + dev.AuthPolicy + ")"}, {"OS", dev.OSVersion}, {"Enrollment", dev.EnrollmentType},
+					{"User", dev.User + " (" + string(dev.AuthPolicy) + ")"}, {"OS", dev.OSVersion}, {"Enrollment", string(dev.EnrollmentType)},
 					{"Enrolled", dev.EnrolledAt.Format(time.RFC3339)}, {"HWDevID", dev.HWDevID},
 					{"Certificate", dev.Certificate.Subject + " serial " + dev.Certificate.Serial + " until " + dev.Certificate.NotAfter.Format(time.RFC3339)},
 					{"Pending commands", fmt.Sprint(d.PendingCommands)},

@@ -58,7 +58,7 @@ func (a *App) discover(x *soapExchange) {
 	}
 	if !res.PolicyOffered {
 		x.logger.Warn("the device does not list the configured AuthPolicy; it may refuse to enroll",
-			zap.String("auth_policy", res.AuthPolicy), zap.Strings("device_auth_policies", res.Request.AuthPolicies))
+			zap.String("auth_policy", string(res.AuthPolicy)), zap.Strings("device_auth_policies", res.Request.AuthPolicies))
 	}
 	x.logger.Info("discovery",
 		zap.String("email", res.Request.EmailAddress),
@@ -66,7 +66,7 @@ func (a *App) discover(x *soapExchange) {
 		zap.String("enrollment_version", res.EnrollmentVersion),
 		zap.String("device_type", res.Request.DeviceType),
 		zap.String("application_version", res.Request.ApplicationVersion),
-		zap.String("auth_policy", res.AuthPolicy),
+		zap.String("auth_policy", string(res.AuthPolicy)),
 		zap.String("enrollment_url", ep.Enrollment))
 	x.respond(body)
 }

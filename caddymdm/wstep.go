@@ -56,7 +56,7 @@ func (a *App) requestToken(x *soapExchange) {
 		zap.String("hw_dev_id", dev.HWDevID),
 		zap.String("device_name", dev.DeviceName),
 		zap.String("os_version", dev.OSVersion),
-		zap.String("enrollment_type", dev.EnrollmentType),
+		zap.String("enrollment_type", string(dev.EnrollmentType)),
 		zap.Bool("windows_phone8", dev.WindowsPhone8),
 		zap.String("user", dev.User),
 		zap.String("certificate_serial", dev.Certificate.Serial),

@@ -17,13 +17,14 @@ import (
 
 	"github.com/caddy-mdm/caddy-mdm/internal/fedtoken"
 	"github.com/caddy-mdm/caddy-mdm/internal/soap"
+	"github.com/caddy-mdm/caddy-mdm/internal/store"
 )
 
 // Authentication policies, as named in the discovery response.
 const (
-	PolicyOnPremise   = "OnPremise"
-	PolicyFederated   = "Federated"
-	PolicyCertificate = "Certificate"
+	PolicyOnPremise   = store.PolicyOnPremise
+	PolicyFederated   = store.PolicyFederated
+	PolicyCertificate = store.PolicyCertificate
 )
 
 // Credentials are what a request offered to prove who enrolls.
@@ -53,7 +54,7 @@ func CredentialsFrom(env *soap.Envelope, peer []*x509.Certificate) Credentials {
 // missing or wrong; its text is logged, never sent to the device.
 type Authenticator interface {
 	// Policy is the AuthPolicy discovery announces.
-	Policy() string
+	Policy() store.AuthPolicy
 	Authenticate(ctx context.Context, c Credentials) (user string, err error)
 }
 
@@ -192,7 +193,7 @@ func clientKey(addr string) string {
 }
 
 // Policy implements Authenticator.
-func (*PasswordAuth) Policy() string { return PolicyOnPremise }
+func (*PasswordAuth) Policy() store.AuthPolicy { return PolicyOnPremise }
 
 // Authenticate implements Authenticator.
 func (a *PasswordAuth) Authenticate(_ context.Context, c Credentials) (string, error) {
@@ -278,7 +279,7 @@ type TokenAuth struct {
 }
 
 // Policy implements Authenticator.
-func (*TokenAuth) Policy() string { return PolicyFederated }
+func (*TokenAuth) Policy() store.AuthPolicy { return PolicyFederated }
 
 // Authenticate implements Authenticator.
 func (a *TokenAuth) Authenticate(ctx context.Context, c Credentials) (string, error) {
@@ -319,7 +320,7 @@ type CertificateAuth struct {
 }
 
 // Policy implements Authenticator.
-func (*CertificateAuth) Policy() string { return PolicyCertificate }
+func (*CertificateAuth) Policy() store.AuthPolicy { return PolicyCertificate }
 
 // Authenticate implements Authenticator. The user is the certificate's first
 // e-mail address, or else its subject common name.

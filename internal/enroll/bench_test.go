@@ -19,7 +19,7 @@ import (
 // "protocol" variant of BenchmarkIssue.
 type acceptAll struct{}
 
-func (acceptAll) Policy() string { return PolicyOnPremise }
+func (acceptAll) Policy() store.AuthPolicy { return PolicyOnPremise }
 func (acceptAll) Authenticate(context.Context, Credentials) (string, error) {
 	return "bench", nil
 }

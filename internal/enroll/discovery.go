@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/caddy-mdm/caddy-mdm/internal/soap"
+	"github.com/caddy-mdm/caddy-mdm/internal/store"
 )
 
 // DiscoveryRequest is what a device says of itself in Discover.
@@ -20,7 +21,7 @@ type DiscoveryRequest struct {
 // DiscoveryResult is what the server answered, for logs.
 type DiscoveryResult struct {
 	Request           DiscoveryRequest
-	AuthPolicy        string
+	AuthPolicy        store.AuthPolicy
 	EnrollmentVersion string
 	// PolicyOffered is false when the device did not list our AuthPolicy.
 	PolicyOffered bool
@@ -49,7 +50,7 @@ func (s *Service) Discover(env *soap.Envelope, ep Endpoints) ([]byte, *Discovery
 	policy := s.Auth.Policy()
 	res := &DiscoveryResult{Request: *dr, AuthPolicy: policy, EnrollmentVersion: answer.String()}
 	for _, p := range dr.AuthPolicies {
-		if strings.EqualFold(p, policy) {
+		if strings.EqualFold(p, string(policy)) {
 			res.PolicyOffered = true
 		}
 	}
@@ -60,7 +61,7 @@ func (s *Service) Discover(env *soap.Envelope, ep Endpoints) ([]byte, *Discovery
 	resp := r.Body.CreateElement("DiscoverResponse")
 	resp.CreateAttr("xmlns", soap.NSDiscovery)
 	result := resp.CreateElement("DiscoverResult")
-	result.CreateElement("AuthPolicy").SetText(policy)
+	result.CreateElement("AuthPolicy").SetText(string(policy))
 	result.CreateElement("EnrollmentVersion").SetText(answer.String())
 	result.CreateElement("EnrollmentPolicyServiceUrl").SetText(ep.Policy)
 	result.CreateElement("EnrollmentServiceUrl").SetText(ep.Enrollment)

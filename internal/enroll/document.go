@@ -17,7 +17,7 @@ func (s *Service) baseDocument(dev *store.Device, cert *x509.Certificate, subjec
 	ca := s.Issuer.CA
 	return &provdoc.Document{
 		Flavour:          provdoc.Windows10,
-		DeviceEnrollment: dev.EnrollmentType == "Device",
+		DeviceEnrollment: dev.EnrollmentType == store.EnrollmentDevice,
 		Root:             ca.Root,
 		Intermediates:    ca.Intermediates,
 		Client:           cert,

@@ -72,13 +72,13 @@ func (s *Service) issue(ctx context.Context, env *soap.Envelope, req *TokenReque
 		return nil, nil, soap.NewFault(soap.MessageFormat, nil,
 			"AdditionalContext DeviceID %q is missing or not a device ID.", quote.Bound(deviceID, 80))
 	}
-	enrollmentType := ac.EnrollmentType
+	enrollmentType := store.EnrollmentType(ac.EnrollmentType)
 	switch enrollmentType {
 	case "":
-		enrollmentType = "Full"
-	case "Full", "Device":
+		enrollmentType = store.EnrollmentFull
+	case store.EnrollmentFull, store.EnrollmentDevice:
 	default:
-		return nil, nil, soap.NewFault(soap.MessageFormat, nil, "EnrollmentType %q: want Full or Device.", quote.Bound(enrollmentType, 40))
+		return nil, nil, soap.NewFault(soap.MessageFormat, nil, "EnrollmentType %q: want Full or Device.", quote.Bound(ac.EnrollmentType, 40))
 	}
 
 	csr, err := s.checkCSR(req.Token)

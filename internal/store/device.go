@@ -5,23 +5,22 @@ import "time"
 // Device is what the server knows of one enrolled device. The digest secrets
 // are credentials: never log a Device or return it from an API unredacted.
 type Device struct {
-	DeviceID           string   `json:"device_id"`
-	HWDevID            string   `json:"hw_dev_id,omitempty"`
-	DeviceName         string   `json:"device_name,omitempty"`
-	DeviceType         string   `json:"device_type,omitempty"`
-	OSVersion          string   `json:"os_version,omitempty"`
-	OSEdition          string   `json:"os_edition,omitempty"`
-	ApplicationVersion string   `json:"application_version,omitempty"`
-	Locale             string   `json:"locale,omitempty"`
-	MACs               []string `json:"macs,omitempty"`
-	// EnrollmentType is "Full" (user) or "Device".
-	EnrollmentType string `json:"enrollment_type"`
+	DeviceID           string         `json:"device_id"`
+	HWDevID            string         `json:"hw_dev_id,omitempty"`
+	DeviceName         string         `json:"device_name,omitempty"`
+	DeviceType         string         `json:"device_type,omitempty"`
+	OSVersion          string         `json:"os_version,omitempty"`
+	OSEdition          string         `json:"os_edition,omitempty"`
+	ApplicationVersion string         `json:"application_version,omitempty"`
+	Locale             string         `json:"locale,omitempty"`
+	MACs               []string       `json:"macs,omitempty"`
+	EnrollmentType     EnrollmentType `json:"enrollment_type"`
 	// WindowsPhone8 records that the device got the Windows Phone 8 document.
 	WindowsPhone8 bool `json:"windows_phone8,omitempty"`
 	// User is the authenticated identity that enrolled the device.
 	User string `json:"user"`
-	// AuthPolicy is how that identity was proven: OnPremise, Federated or Certificate.
-	AuthPolicy string      `json:"auth_policy"`
+	// AuthPolicy is how that identity was proven.
+	AuthPolicy AuthPolicy  `json:"auth_policy"`
 	State      DeviceState `json:"state"`
 	// StateReason says why the device left the enrolled state.
 	StateReason string    `json:"state_reason,omitempty"`
@@ -34,6 +33,28 @@ type Device struct {
 	PreviousCertificate *Certificate  `json:"previous_certificate,omitempty"`
 	Digest              DigestSecrets `json:"digest"`
 }
+
+// EnrollmentType is what enrolled (MS-MDE2 AdditionalContext
+// EnrollmentType): a user's account on the device (Full), whose certificate
+// goes to the user's store, or the device itself (Device), to the system's.
+type EnrollmentType string
+
+// Enrollment types.
+const (
+	EnrollmentFull   EnrollmentType = "Full"
+	EnrollmentDevice EnrollmentType = "Device"
+)
+
+// AuthPolicy is how the enrolling identity proved itself, as discovery
+// announces it (MS-MDE2 AuthPolicy).
+type AuthPolicy string
+
+// Authentication policies.
+const (
+	PolicyOnPremise   AuthPolicy = "OnPremise"
+	PolicyFederated   AuthPolicy = "Federated"
+	PolicyCertificate AuthPolicy = "Certificate"
+)
 
 // DeviceState is where a device is in its life: enrolled (managed), or out
 // of management, by its user (unenrolled) or by an admin (retired).
