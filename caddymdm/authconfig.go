@@ -1,15 +1,21 @@
 package caddymdm
 
 import (
+	"bytes"
+	"crypto/rand"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
+	"go.uber.org/zap"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/caddy-mdm/caddy-mdm/internal/enroll"
@@ -22,8 +28,9 @@ type AuthConfig struct {
 	// One of on_premise, federated or certificate.
 	Policy string `json:"policy"`
 
-	// on_premise: users and their bcrypt password hashes (make one with
-	// `caddy hash-password`).
+	// on_premise: users and their bcrypt or argon2id password hashes, all of
+	// one algorithm (make one with `caddy hash-password`, --algorithm bcrypt
+	// or argon2id).
 	Users []User `json:"users,omitempty"`
 
 	// on_premise: failed password checks allowed per user name (lower-cased)
@@ -50,8 +57,11 @@ type AuthConfig struct {
 
 // User is an OnPremise enrollment account.
 type User struct {
+	// The user name the device sends (usually the e-mail address the user
+	// types), matched case-insensitively. Required; no default.
 	Username string `json:"username"`
-	// The bcrypt hash of the password.
+	// The bcrypt or argon2id hash of the password, as `caddy
+	// hash-password` makes it.
 	Password string `json:"password"`
 }
 
@@ -59,7 +69,13 @@ type User struct {
 // one more per Interval. A request over it is refused before its password
 // is checked.
 type FailureLimit struct {
-	Burst    int            `json:"burst,omitempty"`
+	// How many failed checks are allowed at once, at least 1 unless off.
+	// No default of its own: without the limit, user_failures allows 5 and
+	// client_failures 20.
+	Burst int `json:"burst,omitempty"`
+	// How often one more failed check is allowed, positive unless off. No
+	// default of its own: without the limit, user_failures refills one per
+	// minute and client_failures one per 6s.
 	Interval caddy.Duration `json:"interval,omitempty"`
 	// Off turns the limit off.
 	Off bool `json:"off,omitempty"`
@@ -112,16 +128,24 @@ func (c *AuthConfig) authenticator() (enroll.Authenticator, error) {
 		if len(c.Users) == 0 {
 			return nil, errors.New("on_premise needs at least one user")
 		}
-		var hasher caddyauth.BcryptHash
 		users := make(map[string][]byte, len(c.Users))
 		hashes := make([][]byte, 0, len(c.Users))
+		algo, algoUser := "", ""
 		for _, u := range c.Users {
 			if u.Username == "" {
 				return nil, errors.New("on_premise user with an empty name")
 			}
-			if _, err := bcrypt.Cost([]byte(u.Password)); err != nil {
-				return nil, fmt.Errorf("user %q: password is not a bcrypt hash (make one with `caddy hash-password`)", u.Username)
+			a, err := hashAlgorithm([]byte(u.Password))
+			if err != nil {
+				return nil, fmt.Errorf("user %q: password %v (make one with `caddy hash-password`, --algorithm bcrypt or argon2id)", u.Username, err)
 			}
+			// One algorithm for all: the dummy hash of unknown users must
+			// cost what a known user's does, and how bcrypt's cost compares
+			// with argon2id's depends on the machine.
+			if algo != "" && a != algo {
+				return nil, fmt.Errorf("users %q and %q: on_premise users mix %s and %s password hashes; hash all with one algorithm, so that an unknown user name costs what a known one does", algoUser, u.Username, algo, a)
+			}
+			algo, algoUser = a, u.Username
 			users[u.Username] = []byte(u.Password)
 			hashes = append(hashes, []byte(u.Password))
 		}
@@ -129,14 +153,28 @@ func (c *AuthConfig) authenticator() (enroll.Authenticator, error) {
 		if err != nil {
 			return nil, err
 		}
-		// Unknown users are checked against a hash of the users' cost, so
-		// that refusing them costs exactly what refusing a known one does.
-		fake, err := enroll.DummyBcryptHash(hashes...)
+		// Unknown users are checked against a hash of the users' algorithm
+		// and (highest) cost, so that refusing them costs exactly what
+		// refusing a known one does.
+		var compare enroll.PasswordCompare
+		var fake []byte
+		switch algo {
+		case algoArgon2id:
+			compare = caddyauth.Argon2idHash{}.Compare
+			fake, err = dummyArgon2idHash(hashes)
+		default:
+			compare = caddyauth.BcryptHash{}.Compare
+			fake, err = enroll.DummyBcryptHash(hashes...)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("making the dummy password hash: %v", err)
 		}
-		a := enroll.NewPasswordAuth(users, hasher.Compare, fake)
+		a := enroll.NewPasswordAuth(users, compare, fake)
 		a.LimitFailures(limits)
+		// GetPolicies and then RequestSecurityToken carry the same
+		// UsernameToken: the second check is answered from memory.
+		a.CachePasswords(enroll.DefaultPassCacheTTL, enroll.DefaultPassCacheSize, nil)
+		a.ReportChecks(logPasswordCheck)
 		return a, nil
 
 	case authFederated:
@@ -169,6 +207,125 @@ func (c *AuthConfig) authenticator() (enroll.Authenticator, error) {
 		return &enroll.CertificateAuth{Roots: pool, Now: time.Now}, nil
 	}
 	return nil, fmt.Errorf("policy %q: want on_premise, federated or certificate", c.Policy)
+}
+
+// Password hash algorithms, as `caddy hash-password --algorithm` names them.
+const (
+	algoBcrypt   = "bcrypt"
+	algoArgon2id = "argon2id"
+)
+
+// argon2idParams are the cost parameters of an argon2id hash in Caddy's
+// format, $argon2id$v=19$m=<KiB>,t=<passes>,p=<threads>$<salt>$<key>.
+type argon2idParams struct {
+	memory, time    uint64
+	threads         uint64
+	saltLen, keyLen int
+}
+
+// Bounds of an acceptable argon2id hash: below them a hash is weak (an
+// empty key would match any password) or would make argon2 panic.
+const (
+	minArgon2idKey  = 16
+	minArgon2idSalt = 8
+)
+
+// parseArgon2id reads and checks the parameters of an argon2id hash,
+// after caddyauth.DecodeHash (which compares with it) accepted it.
+func parseArgon2id(h []byte) (argon2idParams, error) {
+	var p argon2idParams
+	if _, _, err := caddyauth.DecodeHash(h); err != nil {
+		return p, fmt.Errorf("is not an argon2id hash: %v", err)
+	}
+	parts := strings.Split(string(h), "$")
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.memory, &p.time, &p.threads); err != nil {
+		return p, fmt.Errorf("is not an argon2id hash: parameters %q: %v", parts[3], err)
+	}
+	salt, _ := base64.RawStdEncoding.DecodeString(parts[4])
+	key, _ := base64.RawStdEncoding.DecodeString(parts[5])
+	p.saltLen, p.keyLen = len(salt), len(key)
+	switch {
+	case p.time < 1 || p.threads < 1 || p.memory < 8*p.threads:
+		return p, fmt.Errorf("argon2id parameters %q: want t ≥ 1, p ≥ 1 and m ≥ 8·p", parts[3])
+	case p.memory > maxArgon2idMemoryKiB:
+		// Every check allocates m KiB, unauthenticated requests included:
+		// a typo must not let strangers make the server allocate gigabytes.
+		return p, fmt.Errorf("argon2id parameters %q: m is at most %d KiB (256 MiB); Caddy's default is 47104", parts[3], maxArgon2idMemoryKiB)
+	case p.keyLen < minArgon2idKey || p.saltLen < minArgon2idSalt:
+		return p, fmt.Errorf("argon2id hash has a %d-byte key and a %d-byte salt: want at least %d and %d", p.keyLen, p.saltLen, minArgon2idKey, minArgon2idSalt)
+	}
+	return p, nil
+}
+
+// maxArgon2idMemoryKiB bounds the memory one argon2id check may take.
+const maxArgon2idMemoryKiB = 256 << 10
+
+// costlier reports whether an argon2id hash of p takes longer to check
+// than one of q: more memory × passes, then fewer threads (lanes run in
+// parallel), then a longer key.
+func (p argon2idParams) costlier(q argon2idParams) bool {
+	if pw, qw := p.memory*p.time, q.memory*q.time; pw != qw {
+		return pw > qw
+	}
+	if p.threads != q.threads {
+		return p.threads < q.threads
+	}
+	return p.keyLen > q.keyLen
+}
+
+// hashAlgorithm names the algorithm of a configured password hash, or
+// says why it is neither.
+func hashAlgorithm(h []byte) (string, error) {
+	if bytes.HasPrefix(h, []byte("$"+algoArgon2id+"$")) {
+		_, err := parseArgon2id(h)
+		return algoArgon2id, err
+	}
+	if _, err := bcrypt.Cost(h); err != nil {
+		return "", errors.New("is not a bcrypt or argon2id hash")
+	}
+	return algoBcrypt, nil
+}
+
+// dummyArgon2idHash returns an argon2id hash of a random password with the
+// parameters of the costliest of hashes (all argon2id), made by Caddy's
+// hasher. It reuses that hash's salt: the password is random and never
+// kept, so the dummy tells nothing.
+func dummyArgon2idHash(hashes [][]byte) ([]byte, error) {
+	var most []byte
+	var mostP argon2idParams
+	for _, h := range hashes {
+		p, err := parseArgon2id(h)
+		if err != nil {
+			return nil, err
+		}
+		if most == nil || p.costlier(mostP) {
+			most, mostP = h, p
+		}
+	}
+	if most == nil {
+		return nil, errors.New("no argon2id hash")
+	}
+	hasher, _, err := caddyauth.DecodeHash(most)
+	if err != nil {
+		return nil, err
+	}
+	pw := make([]byte, 32)
+	if _, err := rand.Read(pw); err != nil {
+		return nil, err
+	}
+	return hasher.Hash([]byte(hex.EncodeToString(pw)))
+}
+
+// logPasswordCheck logs a successful password check at debug level, saying
+// whether it was answered from the cache ("cached") or by computing the
+// hash ("hashed").
+func logPasswordCheck(c enroll.PasswordCheck) {
+	how := "hashed"
+	if c.Cached {
+		how = "cached"
+	}
+	caddy.Log().Named("mdm.auth").Debug("password check",
+		zap.String("user", c.User), zap.String("password_check", how))
 }
 
 // readCertificates reads every CERTIFICATE block of a PEM file.

@@ -92,7 +92,7 @@ func noOptions(d *caddyfile.Dispenser) error {
 //		management_url         <url>
 //		storage                <module> { ... }
 //		auth on_premise {
-//			user <username> <bcrypt-hash>
+//			user <username> <bcrypt or argon2id hash>
 //			user_failures   <burst> <interval>|off
 //			client_failures <burst> <interval>|off
 //			failure_keys    <n>

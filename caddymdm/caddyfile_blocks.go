@@ -35,7 +35,7 @@ func parseAuth(d *caddyfile.Dispenser) (*AuthConfig, error) {
 		case "user":
 			args := d.RemainingArgs()
 			if len(args) != 2 {
-				return nil, d.Err("user needs a name and a bcrypt hash (make one with `caddy hash-password`)")
+				return nil, d.Err("user needs a name and a bcrypt or argon2id hash (make one with `caddy hash-password`)")
 			}
 			c.Users = append(c.Users, User{Username: args[0], Password: args[1]})
 		case "user_failures":

@@ -1,6 +1,7 @@
 package caddymdm
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp/caddyauth"
 	"github.com/caddyserver/certmagic"
 	"golang.org/x/crypto/bcrypt"
 
@@ -191,18 +193,23 @@ func TestConfigErrors(t *testing.T) {
 	site := "\nenterpriseenrollment.example.com {\n\ttls internal\n\tmdm\n}\n"
 	user := "user demo $2a$10$dZYNlhVd.QBD.EjGSM4xTuY5LygfKhyOTKxKsXoPNlKjOgXOfI7n."
 	for name, tc := range map[string]struct{ global, want string }{
-		"no auth":               {"mdm {\n provider_id x\n}", "no enrollment authentication configured"},
-		"plain password":        {"mdm {\n auth on_premise {\n user demo demo\n }\n}", "not a bcrypt hash"},
-		"unknown policy":        {"mdm {\n auth magic {\n " + user + "\n }\n}", "want on_premise, federated or certificate"},
-		"short token secret":    {"mdm {\n auth federated {\n authentication_service_url https://login.example.com\n token_secret short\n }\n}", "at least 32 bytes"},
-		"missing pki ca":        {"mdm {\n auth on_premise {\n " + user + "\n }\n device_ca {\n pki_ca nope\n }\n}", `no CA "nope"`},
-		"rotating intermediate": {"mdm {\n auth on_premise {\n " + user + "\n }\n device_ca {\n sign_with intermediate\n }\n}", "rotates weekly"},
-		"missing CA file":       {"mdm {\n auth on_premise {\n " + user + "\n }\n device_ca {\n cert_file /nonexistent.pem\n key_file /nonexistent.key\n }\n}", "no such file"},
-		"token without id":      {"mdm {\n auth on_premise {\n " + user + "\n }\n windows_phone8 {\n enrollment_token abc\n }\n}", "go together"},
-		"http base url":         {"mdm {\n base_url http://x.example.com\n auth on_premise {\n " + user + "\n }\n}", "only enrolls over HTTPS"},
-		"bad wp8 mode":          {"mdm {\n auth on_premise {\n " + user + "\n }\n windows_phone8 {\n mode sometimes\n }\n}", "want auto, always or never"},
-		"missing aetx":          {"mdm {\n auth on_premise {\n " + user + "\n }\n windows_phone8 {\n aetx_file /nonexistent/AET.aetx\n }\n}", "no such file"},
-		"malformed aetx":        {"mdm {\n auth on_premise {\n " + user + "\n }\n windows_phone8 {\n aetx_file " + aetxFile(t, "<AET><Nothing/></AET>") + "\n }\n}", "looked for AETId"},
+		"no auth":                        {"mdm {\n provider_id x\n}", "no enrollment authentication configured"},
+		"plain password":                 {"mdm {\n auth on_premise {\n user demo demo\n }\n}", "not a bcrypt or argon2id hash"},
+		"mixed algorithms":               {"mdm {\n auth on_premise {\n " + user + "\n user other " + testArgon2idHash + "\n }\n}", "mix bcrypt and argon2id"},
+		"argon2id without key":           {"mdm {\n auth on_premise {\n user demo $argon2id$v=19$m=47104,t=1,p=1$P2nzckEdTZ3bxCiBCkRTyA$\n }\n}", "0-byte key"},
+		"argon2id zero passes":           {"mdm {\n auth on_premise {\n user demo $argon2id$v=19$m=47104,t=0,p=1$P2nzckEdTZ3bxCiBCkRTyA$xQL3Z32eo5jKl7u5tcIsnEKObYiyNZQQf5/4sAau6Pg\n }\n}", "want t ≥ 1"},
+		"argon2id memory over the bound": {"mdm {\n auth on_premise {\n user demo $argon2id$v=19$m=4700000,t=1,p=1$P2nzckEdTZ3bxCiBCkRTyA$xQL3Z32eo5jKl7u5tcIsnEKObYiyNZQQf5/4sAau6Pg\n }\n}", "m is at most"},
+		"argon2id bad version":           {"mdm {\n auth on_premise {\n user demo $argon2id$v=16$m=47104,t=1,p=1$P2nzckEdTZ3bxCiBCkRTyA$xQL3Z32eo5jKl7u5tcIsnEKObYiyNZQQf5/4sAau6Pg\n }\n}", "incompatible version"},
+		"unknown policy":                 {"mdm {\n auth magic {\n " + user + "\n }\n}", "want on_premise, federated or certificate"},
+		"short token secret":             {"mdm {\n auth federated {\n authentication_service_url https://login.example.com\n token_secret short\n }\n}", "at least 32 bytes"},
+		"missing pki ca":                 {"mdm {\n auth on_premise {\n " + user + "\n }\n device_ca {\n pki_ca nope\n }\n}", `no CA "nope"`},
+		"rotating intermediate":          {"mdm {\n auth on_premise {\n " + user + "\n }\n device_ca {\n sign_with intermediate\n }\n}", "rotates weekly"},
+		"missing CA file":                {"mdm {\n auth on_premise {\n " + user + "\n }\n device_ca {\n cert_file /nonexistent.pem\n key_file /nonexistent.key\n }\n}", "no such file"},
+		"token without id":               {"mdm {\n auth on_premise {\n " + user + "\n }\n windows_phone8 {\n enrollment_token abc\n }\n}", "go together"},
+		"http base url":                  {"mdm {\n base_url http://x.example.com\n auth on_premise {\n " + user + "\n }\n}", "only enrolls over HTTPS"},
+		"bad wp8 mode":                   {"mdm {\n auth on_premise {\n " + user + "\n }\n windows_phone8 {\n mode sometimes\n }\n}", "want auto, always or never"},
+		"missing aetx":                   {"mdm {\n auth on_premise {\n " + user + "\n }\n windows_phone8 {\n aetx_file /nonexistent/AET.aetx\n }\n}", "no such file"},
+		"malformed aetx":                 {"mdm {\n auth on_premise {\n " + user + "\n }\n windows_phone8 {\n aetx_file " + aetxFile(t, "<AET><Nothing/></AET>") + "\n }\n}", "looked for AETId"},
 		"aetx ID mismatch": {"mdm {\n auth on_premise {\n " + user + "\n }\n windows_phone8 {\n aetx_file " + aetxFile(t, "<AET><AETId>4000000001</AETId><AETToken>T</AETToken></AET>") +
 			"\n enterprise_id 4000000002\n store_product_id {X}\n store_uri https://h/hub/x.xap\n }\n}", "does not match the Enterprise ID"},
 		"aetx without hub": {"mdm {\n auth on_premise {\n " + user + "\n }\n windows_phone8 {\n aetx_file " + aetxFile(t, "<AET><AETId>4000000001</AETId><AETToken>T</AETToken></AET>") + "\n }\n}", "needs store_product_id and store_uri"},
@@ -272,6 +279,81 @@ enterpriseenrollment.example.com {
 	} {
 		if _, err := bad.failureLimits(); err == nil {
 			t.Errorf("%+v accepted", bad)
+		}
+	}
+}
+
+// testArgon2idHash is demo-password, hashed by
+// `caddy hash-password --algorithm argon2id` (Caddy's defaults: 46 MiB, one
+// pass, one thread).
+const testArgon2idHash = "$argon2id$v=19$m=47104,t=1,p=1$DHQgLTSEISaKg+HMgx3v2w$GJ9uxs+cHi4Uoqgen++V81cUXWwEe/ao10jMEKCiQvE"
+
+// TestArgon2idAuthConfig: auth on_premise takes Caddy's argon2id hashes;
+// unknown users are compared with an argon2id dummy of the costliest
+// configured parameters, and the config provisions.
+func TestArgon2idAuthConfig(t *testing.T) {
+	// A cheaper hash, made by Caddy's hasher with the parameters of one
+	// with a single pass over 8 MiB.
+	cheapParams, _, err := caddyauth.DecodeHash([]byte("$argon2id$v=19$m=8192,t=1,p=1$c2FsdHNhbHRzYWx0$" + strings.Repeat("A", 43)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cheap, err := cheapParams.Hash([]byte("other-password"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := `{
+	mdm {
+		auth on_premise {
+			user demo@contoso.com ` + testArgon2idHash + `
+			user other ` + string(cheap) + `
+		}
+	}
+}
+enterpriseenrollment.example.com {
+	tls internal
+	mdm
+}`
+	cfg := adaptSnippet(t, src)
+	if err := validate(t, cfg); err != nil {
+		t.Fatalf("argon2id users: %v", err)
+	}
+	raw, _ := json.Marshal(cfg["apps"].(map[string]any)["mdm"].(map[string]any)["auth"])
+	var ac AuthConfig
+	if err := json.Unmarshal(raw, &ac); err != nil {
+		t.Fatal(err)
+	}
+	if len(ac.Users) != 2 || ac.Users[0].Password != testArgon2idHash {
+		t.Fatalf("users %+v", ac.Users)
+	}
+	auth, err := ac.authenticator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pa := auth.(*enroll.PasswordAuth)
+	dummy := string(pa.DummyHash())
+	want := strings.Join(strings.Split(testArgon2idHash, "$")[:5], "$") + "$"
+	if !strings.HasPrefix(dummy, want) || dummy == testArgon2idHash {
+		t.Errorf("dummy hash %q, want a fresh one with the parameters of %q", dummy, want)
+	}
+	if ok, err := (caddyauth.Argon2idHash{}).Compare([]byte(dummy), []byte("demo-password")); ok || err != nil {
+		t.Errorf("dummy hash matches the user's password (%v)", err)
+	}
+
+	ctx := context.Background()
+	for _, tc := range []struct {
+		user, pw string
+		ok       bool
+	}{
+		{"Demo@Contoso.com", "demo-password", true},
+		{"demo@contoso.com", "demo-password", true}, // from the cache
+		{"demo@contoso.com", "wrong", false},
+		{"other", "other-password", true},
+		{"nobody", "demo-password", false},
+	} {
+		user, err := pa.Authenticate(ctx, enroll.Credentials{Username: tc.user, Password: tc.pw})
+		if (err == nil) != tc.ok || (tc.ok && user != tc.user) {
+			t.Errorf("%s/%s: %q %v, want ok=%v", tc.user, tc.pw, user, err, tc.ok)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"strings"
 	"time"
 
@@ -70,6 +71,13 @@ type PasswordCompare func(hash, plaintext []byte) (bool, error)
 // neither timing nor load tells which users exist. Failed checks are
 // limited per user name and per client address (LimitFailures); a limited
 // request is refused before any hash is computed.
+//
+// A successful check can be remembered for a few minutes (CachePasswords),
+// keyed by a MAC that keeps nothing usable as a password: Windows sends the
+// same UsernameToken in GetPolicies and then RequestSecurityToken, and the
+// second check then costs no hash. A remembered check still passes the
+// failure limits first, and counts as a success there. Wrong passwords are
+// never remembered.
 type PasswordAuth struct {
 	users   map[string][]byte
 	compare PasswordCompare
@@ -80,18 +88,62 @@ type PasswordAuth struct {
 	// perUser and perClient are nil when not limited.
 	perUser, perClient *failureLimiter
 	now                func() time.Time
+
+	// cache is nil when successful checks are not remembered.
+	cache *passCache
+	// report, if set, is told of every successful check.
+	report func(PasswordCheck)
+	// hashing bounds the password hashes computed at once: each costs tens
+	// of milliseconds of a core (and an argon2id one tens of MB), so more at
+	// once than cores only adds memory, whoever sends the requests.
+	hashing chan struct{}
+}
+
+// PasswordCheck describes a successful password check, for logs.
+type PasswordCheck struct {
+	// User is the user name as the device sent it.
+	User string
+	// Cached is set when the check was answered from the cache of recent
+	// successful checks, without computing a hash.
+	Cached bool
 }
 
 // NewPasswordAuth returns an OnPremise authenticator over user → hash.
 // fakeHash must have the algorithm and cost of the users' hashes. Failed
-// checks are not limited until LimitFailures is called.
+// checks are not limited until LimitFailures is called, and successful ones
+// not remembered until CachePasswords is.
 func NewPasswordAuth(users map[string][]byte, compare PasswordCompare, fakeHash []byte) *PasswordAuth {
 	m := make(map[string][]byte, len(users))
 	for u, h := range users {
 		m[strings.ToLower(u)] = h
 	}
-	return &PasswordAuth{users: m, compare: compare, fakeHash: fakeHash, now: time.Now}
+	return &PasswordAuth{users: m, compare: compare, fakeHash: fakeHash, now: time.Now,
+		hashing: make(chan struct{}, max(2, runtime.GOMAXPROCS(0)))}
 }
+
+// enterHashing waits for a hashing slot, or for the request to end.
+func (a *PasswordAuth) enterHashing(ctx context.Context) error {
+	select {
+	case a.hashing <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// CachePasswords sets how long a successful check is remembered (0 for
+// not at all) and how many are at most; now is the clock, nil for
+// time.Now. It empties the cache.
+func (a *PasswordAuth) CachePasswords(ttl time.Duration, size int, now func() time.Time) {
+	a.cache = nil
+	if ttl > 0 {
+		a.cache = newPassCache(ttl, size, now)
+	}
+}
+
+// ReportChecks has f told of every successful check (for a debug log);
+// nil for none.
+func (a *PasswordAuth) ReportChecks(f func(PasswordCheck)) { a.report = f }
 
 // DummyHash returns the hash compared for unknown users.
 func (a *PasswordAuth) DummyHash() []byte { return a.fakeHash }
@@ -196,7 +248,7 @@ func clientKey(addr string) string {
 func (*PasswordAuth) Policy() store.AuthPolicy { return PolicyOnPremise }
 
 // Authenticate implements Authenticator.
-func (a *PasswordAuth) Authenticate(_ context.Context, c Credentials) (string, error) {
+func (a *PasswordAuth) Authenticate(ctx context.Context, c Credentials) (string, error) {
 	if c.Username == "" || c.Password == "" {
 		return "", errors.New("no UsernameToken with user name and password")
 	}
@@ -205,11 +257,22 @@ func (a *PasswordAuth) Authenticate(_ context.Context, c Credentials) (string, e
 	if err != nil {
 		return "", err
 	}
+	// Only known users' successes are cached, so a hit is one.
+	if a.cache != nil && a.cache.hit(name, c.Password) {
+		done(false)
+		a.succeeded(c.Username, true)
+		return c.Username, nil
+	}
 	hash, known := a.users[name]
 	if !known {
 		hash = a.fakeHash
 	}
+	if err := a.enterHashing(ctx); err != nil {
+		done(false)
+		return "", err
+	}
 	ok, err := a.compare(hash, []byte(c.Password))
+	<-a.hashing
 	done(err != nil || !ok || !known)
 	if err != nil {
 		return "", fmt.Errorf("comparing password of %q: %v", c.Username, err)
@@ -217,7 +280,17 @@ func (a *PasswordAuth) Authenticate(_ context.Context, c Credentials) (string, e
 	if !ok || !known {
 		return "", fmt.Errorf("wrong user name or password for %q", c.Username)
 	}
+	if a.cache != nil {
+		a.cache.add(name, c.Password)
+	}
+	a.succeeded(c.Username, false)
 	return c.Username, nil
+}
+
+func (a *PasswordAuth) succeeded(user string, cached bool) {
+	if a.report != nil {
+		a.report(PasswordCheck{User: user, Cached: cached})
+	}
 }
 
 // admit checks the failure budgets of the user name and the client address

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"math/big"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -109,5 +110,36 @@ func TestCertificatePolicy(t *testing.T) {
 	}
 	if _, _, err := other.RequestToken(context.Background(), env, CredentialsFrom(env, nil), testEndpoints); err == nil {
 		t.Error("no certificate accepted")
+	}
+}
+
+// TestPasswordHashesAreBounded: however many requests arrive at once, no
+// more password hashes run at once than the bound.
+func TestPasswordHashesAreBounded(t *testing.T) {
+	var mu sync.Mutex
+	running, peak := 0, 0
+	compare := func(_, _ []byte) (bool, error) {
+		mu.Lock()
+		running++
+		peak = max(peak, running)
+		mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+		mu.Lock()
+		running--
+		mu.Unlock()
+		return false, nil
+	}
+	a := NewPasswordAuth(map[string][]byte{"u": []byte("h")}, compare, []byte("fake"))
+	var wg sync.WaitGroup
+	for i := 0; i < 12; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = a.Authenticate(context.Background(), Credentials{Username: "u", Password: "p"})
+		}()
+	}
+	wg.Wait()
+	if bound := cap(a.hashing); peak > bound || peak == 0 {
+		t.Errorf("%d hashes ran at once, bound %d", peak, bound)
 	}
 }
