@@ -17,26 +17,46 @@ type WP8Config struct {
 	// always or never.
 	Mode string `json:"mode,omitempty"`
 
-	// OmaDmRetry registry values; AuxNumRetries and AuxRetryInterval must be
-	// > 0 or the first session never happens. Intervals are in minutes.
-	NumRetries        int `json:"num_retries,omitempty"`
-	RetryInterval     int `json:"retry_interval,omitempty"`
-	AuxNumRetries     int `json:"aux_num_retries,omitempty"`
-	AuxRetryInterval  int `json:"aux_retry_interval,omitempty"`
-	Aux2NumRetries    int `json:"aux2_num_retries,omitempty"`
+	// The OmaDmRetry registry values below (HKLM\Security\MachineEnrollment\OmaDmRetry)
+	// are the phone's session retry schedule; AuxNumRetries and
+	// AuxRetryInterval must be > 0 or the first session never happens.
+	// Intervals are in minutes; 0 (or less) keeps the default.
+	//
+	// How many times the phone retries a failed session in the first set
+	// (NumRetries). Default: 8.
+	NumRetries int `json:"num_retries,omitempty"`
+	// Minutes between the retries of the first set (RetryInterval).
+	// Default: 15.
+	RetryInterval int `json:"retry_interval,omitempty"`
+	// How many retries the second set has (AuxNumRetries). Default: 10.
+	AuxNumRetries int `json:"aux_num_retries,omitempty"`
+	// Minutes between the retries of the second set (AuxRetryInterval).
+	// Default: 15.
+	AuxRetryInterval int `json:"aux_retry_interval,omitempty"`
+	// How many retries the third set has (Aux2NumRetries). Default: 0.
+	Aux2NumRetries int `json:"aux2_num_retries,omitempty"`
+	// Minutes between the retries of the third set (Aux2RetryInterval).
+	// Default: 480.
 	Aux2RetryInterval int `json:"aux2_retry_interval,omitempty"`
 
 	// The application enrollment token file (.aetx) from AETGenerator; its
 	// Enterprise ID and token go into EnterpriseAppManagement.
 	AETXFile string `json:"aetx_file,omitempty"`
-	// The Enterprise ID and enrollment token, when not read from a file
-	// (with a file, they must match it). Without both, no
-	// EnterpriseAppManagement node is sent.
-	EnterpriseID    string `json:"enterprise_id,omitempty"`
+	// The Enterprise ID, when not read from aetx_file (with a file, it must
+	// match it). It goes with enrollment_token; without both, no
+	// EnterpriseAppManagement node is sent. Default: none.
+	EnterpriseID string `json:"enterprise_id,omitempty"`
+	// The application enrollment token, when not read from aetx_file (with
+	// a file, it must match it). It goes with enterprise_id. Default: none.
 	EnrollmentToken string `json:"enrollment_token,omitempty"`
-	// The company hub's product ID, download URL and name.
-	StoreProductID   string `json:"store_product_id,omitempty"`
-	StoreURI         string `json:"store_uri,omitempty"`
+	// The company hub's product ID (StoreProductId); required for company
+	// app enrollment. Default: none.
+	StoreProductID string `json:"store_product_id,omitempty"`
+	// The URL the phone downloads the company hub from (StoreUri), e.g. an
+	// mdm_hub path; required for company app enrollment. Default: none.
+	StoreURI string `json:"store_uri,omitempty"`
+	// The company hub's name shown on the phone (StoreDisplayName).
+	// Default: none (not sent).
 	StoreDisplayName string `json:"store_display_name,omitempty"`
 	// Whether the phone checks revocation of the hub's certificate chain.
 	// Default false: most private CAs publish no reachable CRL.

@@ -34,7 +34,10 @@ type pebble struct {
 // switched off (no DNS here), on loopback ports.
 func startPebble(t *testing.T) (*pebble, string) {
 	t.Helper()
-	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/letsencrypt/pebble/v2").Output()
+	// pebble is a tool of the integration/tools module, not of ours.
+	list := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/letsencrypt/pebble/v2")
+	list.Dir = "tools"
+	out, err := list.Output()
 	if err != nil {
 		t.Fatalf("locating pebble's test certificates: %v", err)
 	}
