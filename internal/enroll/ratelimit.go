@@ -10,8 +10,11 @@ import (
 
 // failureLimiter bounds how often password checks may fail per key (a user
 // name or a client address): burst failures, then one more per interval.
-// Only failures spend the budget, but a check in flight holds one failure of
-// it until it is known, so parallel guesses cannot overdraw it.
+// Only failures spend the budget, and a check is let through while the
+// budget has a failure left: concurrent checks of one account (an admin
+// enrolling many devices at once) are never refused for each other. Parallel
+// guesses can overdraw the budget by at most the checks running at once,
+// which PasswordAuth bounds to a few per core.
 //
 // Its memory is bounded: at most maxKeys keys, the least recently used
 // evicted first, and a key whose budget has fully refilled (as good as
@@ -41,9 +44,8 @@ func newFailureLimiter(burst int, every time.Duration, maxKeys int) *failureLimi
 	return &failureLimiter{every: every, burst: burst, maxKeys: max(maxKeys, 1), keys: map[string]*list.Element{}}
 }
 
-// acquire reports whether key has a failure left in its budget at now,
-// counting the checks in flight; if so, the caller's check is in flight
-// until release.
+// acquire reports whether key has a failure left in its budget at now; if
+// so, the caller's check is in flight until release.
 func (l *failureLimiter) acquire(key string, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -59,7 +61,7 @@ func (l *failureLimiter) acquire(key string, now time.Time) bool {
 		l.lru.MoveToFront(el)
 	}
 	e := el.Value.(*failureEntry)
-	if e.lim.TokensAt(now)-float64(e.inFlight) < 1 {
+	if e.lim.TokensAt(now) < 1 {
 		return false
 	}
 	e.inFlight++

@@ -77,20 +77,22 @@ func TestFailureLimiterSuccessIsFree(t *testing.T) {
 	}
 }
 
-// TestFailureLimiterInFlight: checks in flight hold the budget, so parallel
-// guesses cannot all pass before the first failure is counted.
-func TestFailureLimiterInFlight(t *testing.T) {
+// TestFailureLimiterConcurrentSuccesses: checks in flight do not refuse
+// each other (one account enrolling many devices at once); once their
+// failures are counted, the budget refuses.
+func TestFailureLimiterConcurrentSuccesses(t *testing.T) {
 	c := newClock()
 	l := newFailureLimiter(2, time.Minute, 100)
-	if !l.acquire("k", c.now()) || !l.acquire("k", c.now()) {
-		t.Fatal("burst of two refused")
+	for i := 0; i < 8; i++ {
+		if !l.acquire("k", c.now()) {
+			t.Fatalf("concurrent check %d refused with nothing failed yet", i+1)
+		}
+	}
+	for i := 0; i < 8; i++ {
+		l.release("k", i < 2, c.now())
 	}
 	if l.acquire("k", c.now()) {
-		t.Fatal("a third parallel check admitted with a budget of two")
-	}
-	l.release("k", false, c.now())
-	if !l.acquire("k", c.now()) {
-		t.Fatal("a success did not give its place back")
+		t.Fatal("a check admitted after the budget of two failures was spent")
 	}
 }
 
