@@ -149,6 +149,8 @@ type Authority struct {
 	Store *store.Store
 	// Now is the clock validity is checked at; time.Now when nil.
 	Now func() time.Time
+
+	verified verifiedChains
 }
 
 // ForCA returns the authority of a device CA's certificates.
@@ -188,6 +190,10 @@ func (a *Authority) Verify(chain []*x509.Certificate) error {
 	if a.Roots == nil {
 		return certError(ErrUntrusted, leaf, errors.New("no device CA configured"))
 	}
+	key := chainKey(chain)
+	if a.verified.ok(key, now) {
+		return nil
+	}
 	inter := x509.NewCertPool()
 	for _, c := range a.Intermediates {
 		inter.AddCert(c)
@@ -197,14 +203,16 @@ func (a *Authority) Verify(chain []*x509.Certificate) error {
 			inter.AddCert(c)
 		}
 	}
-	if _, err := leaf.Verify(x509.VerifyOptions{
+	chains, err := leaf.Verify(x509.VerifyOptions{
 		Roots:         a.Roots,
 		Intermediates: inter,
 		CurrentTime:   now,
 		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}); err != nil {
+	})
+	if err != nil {
 		return certError(ErrUntrusted, leaf, err)
 	}
+	a.verified.remember(key, chains[0])
 	return nil
 }
 

@@ -263,8 +263,7 @@ func TestLiveDevice(t *testing.T) {
 
 	// The clock is the authority's: at expiry the current certificate no
 	// longer finds its device.
-	late := *f.a
-	late.Now = clock(cur.NotAfter.Add(time.Minute))
+	late := &Authority{Roots: f.a.Roots, Intermediates: f.a.Intermediates, Store: f.a.Store, Now: clock(cur.NotAfter.Add(time.Minute))}
 	if _, _, err := late.LiveDevice(ctx, []*x509.Certificate{cur}); !errors.Is(err, ErrExpired) {
 		t.Errorf("expired current certificate: %v", err)
 	}
@@ -298,5 +297,28 @@ func TestAuthenticate(t *testing.T) {
 		if _, err := f.a.Authenticate(&d, []*x509.Certificate{cur}); !errors.Is(err, ErrNotLive) {
 			t.Errorf("%s device: %v", state, err)
 		}
+	}
+}
+
+// TestVerifyRemembersWithinTheWindow: a chain that verified is not checked
+// again while every certificate of it is valid, and is checked again (and
+// refused) outside that window, whatever was remembered.
+func TestVerifyRemembersWithinTheWindow(t *testing.T) {
+	f := newFixture(t)
+	cur := issue(t, f.ca, "1E08C6E95D8BB843B1278FF45BC60CC6", t0)
+	now := t0.Add(time.Hour)
+	f.a.Now = func() time.Time { return now }
+	if err := f.a.Verify([]*x509.Certificate{cur}); err != nil {
+		t.Fatal(err)
+	}
+	if !f.a.verified.ok(chainKey([]*x509.Certificate{cur}), now) {
+		t.Fatal("a verified chain was not remembered")
+	}
+	now = cur.NotAfter.Add(time.Second)
+	if err := f.a.Verify([]*x509.Certificate{cur}); !errors.Is(err, ErrExpired) {
+		t.Errorf("after the window: %v", err)
+	}
+	if f.a.verified.ok(chainKey([]*x509.Certificate{cur}), now) {
+		t.Error("a remembered chain counts outside its window")
 	}
 }
