@@ -44,6 +44,7 @@ throughput and latency are printed.`,
 	f.String("connect-to", "", "Dial this host:port instead of the server's address")
 	f.String("root", "", "PEM file of the CA that signed the server's certificate")
 	f.Bool("insecure", false, "Do not verify the server's certificate")
+	f.Bool("no-resume", false, "Full TLS handshake for every session (by default a device resumes its TLS sessions, as Windows does)")
 	f.String("user", "", "User name (e-mail) for OnPremise authentication")
 	f.String("password", "", "Password (or set MDM_EMULATE_PASSWORD)")
 	f.String("token", "", "Federated enrollment token (instead of a password)")
@@ -70,7 +71,7 @@ func emulatorOptions(cmd *cobra.Command) (emulator.Options, error) {
 	str := func(n string) string { v, _ := f.GetString(n); return v }
 	boolean := func(n string) bool { v, _ := f.GetBool(n); return v }
 	o := emulator.Options{
-		ServerURL: str("server"), ConnectTo: str("connect-to"), Insecure: boolean("insecure"),
+		ServerURL: str("server"), ConnectTo: str("connect-to"), Insecure: boolean("insecure"), NoResume: boolean("no-resume"),
 		User: str("user"), Password: str("password"), Token: str("token"),
 		RequestVersion: str("request-version"), WindowsPhone8: boolean("wp8"),
 		ManagementAuth: str("auth"), ChallengeServer: boolean("challenge-server"),
@@ -154,7 +155,7 @@ func runEmulate(cmd *cobra.Command, _ []string) error {
 			return finish(out, asJSON, r, dev, err)
 		}
 		r.Checks = append(r.Checks, emulator.Check{Name: fmt.Sprintf("session %d", dev.Session), Pass: true,
-			Detail: fmt.Sprintf("%d messages; executed: %s", res.Messages, strings.Join(res.Executed, ", "))})
+			Detail: fmt.Sprintf("%d messages%s; executed: %s", res.Messages, resumedNote(res.Resumed), strings.Join(res.Executed, ", "))})
 		if res.Unenrolled {
 			r.Checks = append(r.Checks, emulator.Check{Name: "server unenrolled the device", Pass: true})
 		}
@@ -243,4 +244,12 @@ func progressBar(w io.Writer) func(string, int, int) {
 		n := done * width / total
 		fmt.Fprintf(w, "\r%-9s [%s%s] %d/%d", phase, strings.Repeat("=", n), strings.Repeat(" ", width-n), done, total)
 	}
+}
+
+// resumedNote says whether a session's TLS connection was resumed.
+func resumedNote(resumed bool) string {
+	if resumed {
+		return ", TLS session resumed"
+	}
+	return ""
 }

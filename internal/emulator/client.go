@@ -38,7 +38,11 @@ type Options struct {
 	// ChallengeServer makes the device ask the server for credentials
 	// (CLIENT digest) in its sessions, and check them.
 	ChallengeServer bool
-	Timeout         time.Duration
+	// NoResume turns off TLS session resumption: by default a device keeps
+	// its TLS sessions across its OMA-DM sessions, as Windows' session cache
+	// does, and resumes them with its certificate identity.
+	NoResume bool
+	Timeout  time.Duration
 }
 
 func (o *Options) defaults() {
@@ -71,7 +75,13 @@ func (o *Options) discoveryURL() (*url.URL, error) {
 // httpClient makes a client that dials ConnectTo, verifies the server as
 // configured, and presents cert when given.
 func (o *Options) httpClient(cert *tls.Certificate) *http.Client {
-	tlsConf := &tls.Config{RootCAs: o.RootCAs, InsecureSkipVerify: o.Insecure}
+	return o.httpClientResuming(cert, nil)
+}
+
+// httpClientResuming is httpClient resuming TLS sessions from cache (nil:
+// full handshakes only).
+func (o *Options) httpClientResuming(cert *tls.Certificate, cache tls.ClientSessionCache) *http.Client {
+	tlsConf := &tls.Config{RootCAs: o.RootCAs, InsecureSkipVerify: o.Insecure, ClientSessionCache: cache}
 	if cert != nil {
 		c := *cert
 		// Present it even if the server's CertificateRequest names other

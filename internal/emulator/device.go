@@ -46,6 +46,17 @@ type Device struct {
 	Unenrolled bool              `json:"unenrolled,omitempty"`
 
 	key *rsa.PrivateKey
+	// tlsSessions keeps the device's TLS sessions between its OMA-DM
+	// sessions in this process, for resumption.
+	tlsSessions tls.ClientSessionCache
+}
+
+// sessionCache returns the device's TLS session cache, made on first use.
+func (d *Device) sessionCache() tls.ClientSessionCache {
+	if d.tlsSessions == nil {
+		d.tlsSessions = tls.NewLRUClientSessionCache(4)
+	}
+	return d.tlsSessions
 }
 
 // NewDevice makes a device with random IDs and the given key.

@@ -3,6 +3,7 @@ package emulator
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"strconv"
@@ -22,6 +23,9 @@ type SessionResult struct {
 	Executed []string
 	// Unenrolled is set when the server unenrolled the device.
 	Unenrolled bool
+	// Resumed is set when the session's connection resumed an earlier TLS
+	// session instead of a full handshake.
+	Resumed bool
 }
 
 // Session runs one OMA-DM session as Windows does: package 1 (Alerts 1201
@@ -33,7 +37,11 @@ func Session(ctx context.Context, o Options, dev *Device, r *Report, unenroll bo
 		return nil, fmt.Errorf("device %s is not enrolled", dev.ID)
 	}
 	digest := o.ManagementAuth == "digest"
-	var c = o.httpClient(dev.tlsCertificate())
+	var cache tls.ClientSessionCache
+	if !o.NoResume {
+		cache = dev.sessionCache()
+	}
+	var c = o.httpClientResuming(dev.tlsCertificate(), cache)
 	if digest {
 		c = o.httpClient(nil)
 	}
@@ -59,6 +67,9 @@ func Session(ctx context.Context, o Options, dev *Device, r *Report, unenroll bo
 			return s.res, err
 		}
 		s.res.Messages++
+		if n == 0 {
+			s.res.Resumed = e.resp.TLS != nil && e.resp.TLS.DidResume
+		}
 		r.check("management answer is SyncML with Content-Length", e.resp.StatusCode == 200 && e.framed() &&
 			strings.HasPrefix(e.resp.Header.Get("Content-Type"), syncml.ContentType), "HTTP %d %q", e.resp.StatusCode, e.resp.Header.Get("Content-Type"))
 		m, err := syncml.Parse(e.body)
