@@ -217,7 +217,7 @@ func (a *AdminAPI) showDevice(w http.ResponseWriter, r *http.Request, app *App, 
 	if err != nil {
 		return apiError(http.StatusInternalServerError, "%v", err)
 	}
-	sess, err := app.store.Session(ctx, id)
+	sess, err := app.management.Session(ctx, id)
 	if err != nil {
 		return apiError(http.StatusInternalServerError, "%v", err)
 	}

@@ -261,11 +261,30 @@ func (a *App) Validate() error {
 // cleanup: they may be another node's write in progress.
 const leftoverMinAge = time.Minute
 
+// idleFlushInterval is how often the last-seen state of sessions that
+// ended quietly is written (and so how stale it may be on another node).
+const idleFlushInterval = 30 * time.Second
+
 // Start implements caddy.App: it removes, in the background, temporary
-// files a killed process left in file storage.
+// files a killed process left in file storage, and writes the state of
+// quietly ended sessions every idleFlushInterval.
 func (a *App) Start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	a.stopCleanup = cancel
+	go func() {
+		t := time.NewTicker(idleFlushInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := a.management.FlushIdle(ctx); err != nil && ctx.Err() == nil {
+					a.logger.Error("writing the state of ended sessions", zap.Error(err))
+				}
+			}
+		}
+	}()
 	go func() {
 		n, err := a.store.RemoveLeftovers(ctx, leftoverMinAge)
 		switch {
@@ -282,6 +301,9 @@ func (a *App) Start() error {
 func (a *App) Stop() error {
 	if a.stopCleanup != nil {
 		a.stopCleanup()
+	}
+	if err := a.management.FlushIdle(context.Background()); err != nil {
+		a.logger.Error("writing the state of ended sessions at shutdown", zap.Error(err))
 	}
 	return nil
 }

@@ -47,7 +47,7 @@ type exchange struct {
 // loadSession loads the stored session and decides whether this message
 // starts a new one: no stored session, another SessionID, or MsgID 1.
 func (x *exchange) loadSession(ctx context.Context) error {
-	sess, err := x.s.Store.Session(ctx, x.dev.DeviceID)
+	sess, err := x.s.Session(ctx, x.dev.DeviceID)
 	if err != nil {
 		return err
 	}

@@ -377,6 +377,11 @@ func (x *exchange) save(ctx context.Context) error {
 			return err
 		}
 	}
+	if x.quietEnd() {
+		x.s.idle.put(id, x.sess)
+		return nil
+	}
+	x.s.idle.drop(id)
 	return st.PutSession(ctx, id, x.sess)
 }
 

@@ -46,6 +46,7 @@ type Server struct {
 	Recorder Recorder
 
 	tokens *sessionTokens
+	idle   idleSessions
 }
 
 // DefaultMaxObjectSize bounds a large object received from a device.
