@@ -131,9 +131,6 @@ func (h *OMADM) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	log.Debug("response", zap.Stringer("body", trace.Deferred(func() string {
 		return quote.Bound(trace.SyncML(reply.Body, rep.Sensitive.Reply...), maxLoggedBody)
 	})))
-	if len(rep.Notes) > 0 && rep.Auth == "" {
-		log.Debug("refused message notes", zap.Strings("notes", rep.Notes))
-	}
 	return nil
 }
 

@@ -113,9 +113,7 @@ type Reply struct {
 // Report summarizes an exchange. It holds no secret.
 type Report struct {
 	DeviceID, SessionID, MsgID string
-	// KnownDevice is set once the device was found in the store.
-	KnownDevice bool
-	NewSession  bool
+	NewSession                 bool
 	// Auth is how the message was authenticated; empty when refused.
 	Auth         store.AuthMethod
 	HeaderStatus syncml.Status
@@ -191,7 +189,6 @@ func (s *Server) Handle(ctx context.Context, req Request) (*Reply, error) {
 	} else if err != nil {
 		return nil, err
 	}
-	x.report.KnownDevice = true
 	if err := x.loadSession(ctx); err != nil {
 		return nil, err
 	}

@@ -38,7 +38,7 @@ func TestUnknownDeviceLeavesNoTrace(t *testing.T) {
 	const unknown = "0000000000000000000000000000FFFF"
 	for name, peer := range map[string][]*x509.Certificate{"no credentials": nil, "B's certificate": {h.certs[deviceB]}} {
 		r, m := h.sendWith(peer, msg(unknown, "1", 1, "", session1Alert, true))
-		if hs := headerStatus(t, m); hs.Data != "403" || r.Report.Auth != "" || r.Report.KnownDevice {
+		if hs := headerStatus(t, m); hs.Data != "403" || r.Report.Auth != "" {
 			t.Errorf("%s: %s %+v", name, hs.Data, r.Report)
 		}
 	}
