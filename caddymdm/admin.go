@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-mdm/caddy-mdm/internal/omadm"
+	"github.com/caddy-mdm/caddy-mdm/internal/profile"
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
 	"github.com/caddy-mdm/caddy-mdm/internal/trace"
 )
@@ -66,6 +67,12 @@ const maxCommandBody = omadm.MaxCommandData + 1<<20
 
 func apiError(status int, format string, args ...any) error {
 	err := fmt.Errorf(format, args...)
+	for _, a := range args {
+		if e, ok := a.(error); ok && status == http.StatusInternalServerError && storageUnavailable(e) {
+			// The storage (Redis) is down: try again later (cluster.go).
+			status = http.StatusServiceUnavailable
+		}
+	}
 	return caddy.APIError{HTTPStatus: status, Err: err, Message: err.Error()}
 }
 
@@ -76,6 +83,12 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 	}
 	app := v.(*App)
 	parts := strings.Split(strings.Trim(strings.TrimPrefix(r.URL.Path, "/mdm/"), "/"), "/")
+	if handled, err := a.serveFleet(w, r, app, parts); handled {
+		return err // profiles, labels, named actions: admin_profiles.go
+	}
+	if len(parts) == 1 && parts[0] == "cluster" {
+		return a.serveCluster(w, r, app) // admin_cluster.go
+	}
 	if parts[0] != "devices" {
 		return apiError(http.StatusNotFound, "unknown MDM endpoint %s", r.URL.Path)
 	}
@@ -194,6 +207,10 @@ type DeviceDetail struct {
 	SessionAuth store.AuthMethod `json:"session_auth,omitempty"`
 	// How many commands wait in the device's queue.
 	PendingCommands int `json:"pending_commands"`
+	// Its labels and profile states (admin_profiles.go).
+	Fleet *profile.DeviceView `json:"fleet,omitempty"`
+	// Wipes and reboots asked for it, with its answers.
+	Actions []store.ActionRecord `json:"actions,omitempty"`
 }
 
 func (a *AdminAPI) device(r *http.Request, app *App, id string) (*store.Device, error) {
@@ -212,22 +229,12 @@ func (a *AdminAPI) showDevice(w http.ResponseWriter, r *http.Request, app *App, 
 	if err != nil {
 		return err
 	}
-	ctx := r.Context()
-	inv, err := app.store.Inventory(ctx, id)
+	out, err := app.deviceDetail(r.Context(), d.DeviceID)
 	if err != nil {
-		return apiError(http.StatusInternalServerError, "%v", err)
+		return apiError(serviceStatus(err), "%v", err)
 	}
-	sess, err := app.management.Session(ctx, id)
-	if err != nil {
-		return apiError(http.StatusInternalServerError, "%v", err)
-	}
-	q, err := app.store.Queue(ctx, id)
-	if err != nil {
-		return apiError(http.StatusInternalServerError, "%v", err)
-	}
-	out := DeviceDetail{Device: d.Redacted(), Inventory: trace.Inventory(*inv), PendingCommands: len(q.Commands)}
-	if sess != nil {
-		out.LastSeen, out.SessionID, out.SessionAuth = &sess.LastSeen, sess.SessionID, sess.Authenticated
+	if err := app.addFleet(r.Context(), out); err != nil {
+		return apiError(serviceStatus(err), "%v", err)
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -268,18 +275,10 @@ func (a *AdminAPI) enqueue(w http.ResponseWriter, r *http.Request, app *App, id 
 		spec = *parsed
 		spec.Sensitive = spec.Sensitive || req.Sensitive
 	}
-	cmd, err := app.management.Enqueue(r.Context(), id, spec)
-	switch {
-	case errors.Is(err, omadm.ErrInvalidCommand):
-		return apiError(http.StatusBadRequest, "%v", err)
-	case errors.Is(err, omadm.ErrDeviceNotActive):
-		return apiError(http.StatusConflict, "%v", err)
-	case errors.Is(err, omadm.ErrQueueFull):
-		return apiError(http.StatusTooManyRequests, "%v", err)
-	case err != nil:
-		return apiError(http.StatusInternalServerError, "%v", err)
+	cmd, err := app.queueCommand(r.Context(), id, spec, byAdminAPI)
+	if err != nil {
+		return apiError(serviceStatus(err), "%v", err)
 	}
-	app.logger.Info("command queued", zap.String("device_id", id), zap.String("command_id", cmd.ID), zap.String("verb", cmd.Spec.Verb), zap.Bool("sensitive", trace.SensitiveSpec(&cmd.Spec)))
 	return writeJSON(w, http.StatusCreated, trace.Command(cmd))
 }
 
@@ -317,16 +316,13 @@ func (a *AdminAPI) showCommand(w http.ResponseWriter, r *http.Request, app *App,
 }
 
 func (a *AdminAPI) cancel(w http.ResponseWriter, r *http.Request, app *App, id, cmdID string) error {
-	cmd, err := app.management.Cancel(r.Context(), id, cmdID, "canceled by an admin")
+	cmd, err := app.cancelCommand(r.Context(), id, cmdID, byAdminAPI)
 	switch {
 	case errors.Is(err, omadm.ErrCommandNotFound):
 		return apiError(http.StatusNotFound, "device %q has no command %q", id, cmdID)
-	case errors.Is(err, omadm.ErrNotCancelable):
-		return apiError(http.StatusConflict, "%v", err)
 	case err != nil:
-		return apiError(http.StatusInternalServerError, "%v", err)
+		return apiError(serviceStatus(err), "%v", err)
 	}
-	app.logger.Info("command canceled", zap.String("device_id", id), zap.String("command_id", cmdID))
 	return writeJSON(w, http.StatusOK, trace.Command(cmd))
 }
 
@@ -334,14 +330,10 @@ func (a *AdminAPI) unenroll(w http.ResponseWriter, r *http.Request, app *App, id
 	if _, err := a.device(r, app, id); err != nil {
 		return err
 	}
-	cmd, err := app.management.Unenroll(r.Context(), id)
-	switch {
-	case errors.Is(err, omadm.ErrDeviceNotActive):
-		return apiError(http.StatusConflict, "%v", err)
-	case err != nil:
-		return apiError(http.StatusInternalServerError, "%v", err)
+	cmd, err := app.unenrollDevice(r.Context(), id, byAdminAPI)
+	if err != nil {
+		return apiError(serviceStatus(err), "%v", err)
 	}
-	app.logger.Info("unenrollment queued", zap.String("device_id", id), zap.String("command_id", cmd.ID))
 	return writeJSON(w, http.StatusAccepted, trace.Command(cmd))
 }
 
@@ -362,15 +354,10 @@ func (a *AdminAPI) retire(w http.ResponseWriter, r *http.Request, app *App, id s
 			return apiError(http.StatusBadRequest, "retire JSON: %v", err)
 		}
 	}
-	reason := "retired by an admin"
-	if req.Reason != "" {
-		reason += ": " + req.Reason
-	}
-	dev, err := app.management.Retire(r.Context(), id, reason)
+	dev, err := app.retireDevice(r.Context(), id, req.Reason, byAdminAPI)
 	if err != nil {
-		return apiError(http.StatusInternalServerError, "%v", err)
+		return apiError(serviceStatus(err), "%v", err)
 	}
-	app.logger.Warn("device retired", zap.String("device_id", id), zap.String("reason", reason))
 	return writeJSON(w, http.StatusOK, dev.Redacted())
 }
 

@@ -1,6 +1,7 @@
 // Package caddymdm is the Caddy layer of caddy-mdm: the `mdm` app (global
 // option) that holds what the handlers share; the HTTP handlers
-// mdm_discovery, mdm_xcep, mdm_wstep, mdm_omadm and mdm_hub; the
+// mdm_discovery, mdm_xcep, mdm_wstep, mdm_omadm, mdm_hub and mdm_login (the
+// federated login page); the
 // mdm_device_ca trust pool; the admin API (admin.api.mdm); the `caddy mdm`
 // commands; and their Caddyfile syntax. The protocols themselves live in
 // internal/ packages that know nothing of Caddy.
@@ -25,6 +26,7 @@ import (
 	"github.com/caddy-mdm/caddy-mdm/internal/enroll"
 	"github.com/caddy-mdm/caddy-mdm/internal/issuer"
 	"github.com/caddy-mdm/caddy-mdm/internal/omadm"
+	"github.com/caddy-mdm/caddy-mdm/internal/profile"
 	"github.com/caddy-mdm/caddy-mdm/internal/provdoc"
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
 	"github.com/caddy-mdm/caddy-mdm/internal/xmltree"
@@ -107,6 +109,11 @@ type App struct {
 	// exchanges are always logged at debug level.
 	TraceExchanges int `json:"trace_exchanges,omitempty"`
 
+	// A directory of configuration profiles (<name>.xml, targets in an
+	// @mdm comment line), loaded at config load and applied when the app
+	// starts, so a config reload applies changes. Default: none.
+	ProfilesDir string `json:"profiles_dir,omitempty"`
+
 	// OMA-DM connection retries (w7 APPLICATION).
 	Retry *RetryConfig `json:"retry,omitempty"`
 	// DMClient poll schedule of Windows 10/11.
@@ -130,6 +137,8 @@ type App struct {
 	// certs decides whether a client certificate belongs to a live device:
 	// OMA-DM, renewal and the hub gate share it.
 	certs *certauth.Authority
+	// dirProfiles are the profiles_dir files, validated (profilesdir.go).
+	dirProfiles map[string]profile.PutRequest
 }
 
 // DefaultMaxBodySize bounds OMA-DM messages (a device's Results may be
@@ -172,11 +181,14 @@ func (a *App) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("creating mdm storage: %v", err)
 		}
 	}
-	a.store = store.New(storage)
+	a.store = store.New(clusterStorage(storage))
 
 	if a.Auth == nil {
-		return errors.New("mdm: no enrollment authentication configured: add an `auth` block (on_premise, federated or certificate) to the mdm global option")
+		return errors.New("mdm: no enrollment authentication configured: add an `auth` block (on_premise, federated, entra or certificate) to the mdm global option")
 	}
+	// Federated tokens keep their spent records (and, by default, their
+	// secret) in the mdm storage, which every node of a cluster shares.
+	a.Auth.fed.storage = storage
 	auth, err := a.Auth.authenticator()
 	if err != nil {
 		return fmt.Errorf("mdm auth: %v", err)
@@ -213,6 +225,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := a.service.Validate(); err != nil {
 		return fmt.Errorf("mdm: %v", err)
 	}
+	if err := a.loadProfilesDir(); err != nil {
+		return err
+	}
 	a.parseGate = xmltree.NewGate(max(4, parsesPerCore*runtime.GOMAXPROCS(0)))
 	if a.TraceExchanges > 0 {
 		a.recorder = &dump.Recorder{Store: a.store, Keep: a.TraceExchanges, Now: time.Now}
@@ -231,6 +246,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.recorder != nil {
 		a.management.Recorder = a.recorder
 	}
+	// The services report to the metrics on Caddy's registry (metrics.go).
+	metrics, err := metricsOn(ctx.GetMetricsRegistry())
+	if err != nil {
+		return fmt.Errorf("mdm metrics: %v", err)
+	}
+	a.service.Events, a.management.Events = metrics, metrics
+	a.management.UserTokens = a.Auth.userTokenVerifier()
 	if err := a.management.Validate(); err != nil {
 		return fmt.Errorf("mdm: %v", err)
 	}
@@ -269,6 +291,9 @@ const idleFlushInterval = 30 * time.Second
 // files a killed process left in file storage, and writes the state of
 // quietly ended sessions every idleFlushInterval.
 func (a *App) Start() error {
+	if err := a.syncProfilesDir(context.Background()); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.stopCleanup = cancel
 	go func() {
@@ -285,6 +310,8 @@ func (a *App) Start() error {
 			}
 		}
 	}()
+	go a.runHeartbeat(ctx)
+	go a.ensureIndex(ctx)
 	go func() {
 		n, err := a.store.RemoveLeftovers(ctx, leftoverMinAge)
 		switch {

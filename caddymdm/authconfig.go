@@ -19,7 +19,6 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/caddy-mdm/caddy-mdm/internal/enroll"
-	"github.com/caddy-mdm/caddy-mdm/internal/fedtoken"
 )
 
 // AuthConfig says how enrolling users authenticate: the AuthPolicy that
@@ -30,7 +29,8 @@ type AuthConfig struct {
 
 	// on_premise: users and their bcrypt or argon2id password hashes, all of
 	// one algorithm (make one with `caddy hash-password`, --algorithm bcrypt
-	// or argon2id).
+	// or argon2id). federated: the accounts of the login page, same rules
+	// (and the same failure limits below).
 	Users []User `json:"users,omitempty"`
 
 	// on_premise: failed password checks allowed per user name (lower-cased)
@@ -46,13 +46,31 @@ type AuthConfig struct {
 	FailureKeys int `json:"failure_keys,omitempty"`
 
 	// federated: the login page the device opens (AuthenticationServiceUrl).
+	// Default: this server's own login page, https://<host>/EnrollmentServer/Login
+	// (served when users or oidc are configured); set it for a page elsewhere.
 	AuthenticationServiceURL string `json:"authentication_service_url,omitempty"`
-	// federated: the HMAC secret of enrollment tokens, at least 32 bytes.
-	// Placeholders such as {env.MDM_TOKEN_SECRET} are replaced at load.
+	// federated: the HMAC secret of enrollment tokens (HS256 JWTs), at
+	// least 32 bytes. Placeholders such as {env.MDM_TOKEN_SECRET} are
+	// replaced at load. Default: a random secret kept in the mdm storage,
+	// shared by every node of a cluster (an external login page needs it set).
 	TokenSecret string `json:"token_secret,omitempty"`
+	// federated: how long a token from the login page is valid. Default:
+	// 10 minutes; at most 1 hour.
+	TokenLifetime caddy.Duration `json:"token_lifetime,omitempty"`
+	// federated: sign-in on the login page through an OpenID Connect
+	// provider (authorization code flow with PKCE). Users and oidc may be
+	// configured together; the page then offers both.
+	OIDC *OIDCConfig `json:"oidc,omitempty"`
+	// fed holds what the federated policy built: set up by
+	// federatedAuth, read by the mdm_login handler.
+	fed federatedState
 
 	// certificate: PEM files of the CAs whose client certificates may enroll.
 	TrustedCACertFiles []string `json:"trusted_ca_cert_files,omitempty"`
+
+	// entra: Entra ID (Azure AD) join and work-account enrollment with
+	// Entra access tokens (authentra.go).
+	Entra *EntraConfig `json:"entra,omitempty"`
 }
 
 // User is an OnPremise enrollment account.
@@ -128,67 +146,13 @@ func (c *AuthConfig) authenticator() (enroll.Authenticator, error) {
 		if len(c.Users) == 0 {
 			return nil, errors.New("on_premise needs at least one user")
 		}
-		users := make(map[string][]byte, len(c.Users))
-		hashes := make([][]byte, 0, len(c.Users))
-		algo, algoUser := "", ""
-		for _, u := range c.Users {
-			if u.Username == "" {
-				return nil, errors.New("on_premise user with an empty name")
-			}
-			a, err := hashAlgorithm([]byte(u.Password))
-			if err != nil {
-				return nil, fmt.Errorf("user %q: password %v (make one with `caddy hash-password`, --algorithm bcrypt or argon2id)", u.Username, err)
-			}
-			// One algorithm for all: the dummy hash of unknown users must
-			// cost what a known user's does, and how bcrypt's cost compares
-			// with argon2id's depends on the machine.
-			if algo != "" && a != algo {
-				return nil, fmt.Errorf("users %q and %q: on_premise users mix %s and %s password hashes; hash all with one algorithm, so that an unknown user name costs what a known one does", algoUser, u.Username, algo, a)
-			}
-			algo, algoUser = a, u.Username
-			users[u.Username] = []byte(u.Password)
-			hashes = append(hashes, []byte(u.Password))
-		}
-		limits, err := c.failureLimits()
-		if err != nil {
-			return nil, err
-		}
-		// Unknown users are checked against a hash of the users' algorithm
-		// and (highest) cost, so that refusing them costs exactly what
-		// refusing a known one does.
-		var compare enroll.PasswordCompare
-		var fake []byte
-		switch algo {
-		case algoArgon2id:
-			compare = caddyauth.Argon2idHash{}.Compare
-			fake, err = dummyArgon2idHash(hashes)
-		default:
-			compare = caddyauth.BcryptHash{}.Compare
-			fake, err = enroll.DummyBcryptHash(hashes...)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("making the dummy password hash: %v", err)
-		}
-		a := enroll.NewPasswordAuth(users, compare, fake)
-		a.LimitFailures(limits)
-		// GetPolicies and then RequestSecurityToken carry the same
-		// UsernameToken: the second check is answered from memory.
-		a.CachePasswords(enroll.DefaultPassCacheTTL, enroll.DefaultPassCacheSize, nil)
-		a.ReportChecks(logPasswordCheck)
-		return a, nil
+		return c.passwordAuth()
 
 	case authFederated:
-		if c.AuthenticationServiceURL == "" {
-			return nil, errors.New("federated needs authentication_service_url")
-		}
-		secret := caddy.NewReplacer().ReplaceAll(c.TokenSecret, "")
-		if len(secret) < fedtoken.MinSecretLength {
-			return nil, fmt.Errorf("federated token_secret must be at least %d bytes", fedtoken.MinSecretLength)
-		}
-		return &enroll.TokenAuth{
-			ServiceURL: c.AuthenticationServiceURL,
-			Verifier:   enroll.HMACTokenVerifier{Secret: []byte(secret), Now: time.Now},
-		}, nil
+		return c.federatedAuth()
+
+	case authEntra:
+		return c.Entra.authenticator()
 
 	case authCertificate:
 		if len(c.TrustedCACertFiles) == 0 {
@@ -206,7 +170,61 @@ func (c *AuthConfig) authenticator() (enroll.Authenticator, error) {
 		}
 		return &enroll.CertificateAuth{Roots: pool, Now: time.Now}, nil
 	}
-	return nil, fmt.Errorf("policy %q: want on_premise, federated or certificate", c.Policy)
+	return nil, fmt.Errorf("policy %q: want on_premise, federated, entra or certificate", c.Policy)
+}
+
+// passwordAuth checks the configured users' passwords: the UsernameToken
+// of on_premise, the login page of federated. Both share the hash rules,
+// the dummy hash of unknown users and the failure limits.
+func (c *AuthConfig) passwordAuth() (*enroll.PasswordAuth, error) {
+	users := make(map[string][]byte, len(c.Users))
+	hashes := make([][]byte, 0, len(c.Users))
+	algo, algoUser := "", ""
+	for _, u := range c.Users {
+		if u.Username == "" {
+			return nil, fmt.Errorf("%s user with an empty name", c.Policy)
+		}
+		a, err := hashAlgorithm([]byte(u.Password))
+		if err != nil {
+			return nil, fmt.Errorf("user %q: password %v (make one with `caddy hash-password`, --algorithm bcrypt or argon2id)", u.Username, err)
+		}
+		// One algorithm for all: the dummy hash of unknown users must
+		// cost what a known user's does, and how bcrypt's cost compares
+		// with argon2id's depends on the machine.
+		if algo != "" && a != algo {
+			return nil, fmt.Errorf("users %q and %q: %s users mix %s and %s password hashes; hash all with one algorithm, so that an unknown user name costs what a known one does", algoUser, u.Username, c.Policy, algo, a)
+		}
+		algo, algoUser = a, u.Username
+		users[u.Username] = []byte(u.Password)
+		hashes = append(hashes, []byte(u.Password))
+	}
+	limits, err := c.failureLimits()
+	if err != nil {
+		return nil, err
+	}
+	// Unknown users are checked against a hash of the users' algorithm
+	// and (highest) cost, so that refusing them costs exactly what
+	// refusing a known one does.
+	var compare enroll.PasswordCompare
+	var fake []byte
+	switch algo {
+	case algoArgon2id:
+		compare = caddyauth.Argon2idHash{}.Compare
+		fake, err = dummyArgon2idHash(hashes)
+	default:
+		compare = caddyauth.BcryptHash{}.Compare
+		fake, err = enroll.DummyBcryptHash(hashes...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("making the dummy password hash: %v", err)
+	}
+	a := enroll.NewPasswordAuth(users, compare, fake)
+	a.LimitFailures(limits)
+	// GetPolicies and then RequestSecurityToken carry the same
+	// UsernameToken: the second check is answered from memory.
+	a.CachePasswords(enroll.DefaultPassCacheTTL, enroll.DefaultPassCacheSize, nil)
+	a.ReportChecks(logPasswordCheck)
+	return a, nil
 }
 
 // Password hash algorithms, as `caddy hash-password --algorithm` names them.

@@ -18,6 +18,10 @@ func init() {
 	httpcaddyfile.RegisterHandlerDirective("mdm_wstep", handlerParser(new(WSTEP)))
 	httpcaddyfile.RegisterHandlerDirective("mdm_omadm", handlerParser(new(OMADM)))
 	httpcaddyfile.RegisterHandlerDirective("mdm_hub", handlerParser(new(Hub)))
+	httpcaddyfile.RegisterHandlerDirective("mdm_login", handlerParser(new(Login)))
+	httpcaddyfile.RegisterDirectiveOrder("mdm_login", httpcaddyfile.Before, "respond")
+	httpcaddyfile.RegisterHandlerDirective("mdm_terms_of_use", handlerParser(new(TermsOfUse)))
+	httpcaddyfile.RegisterDirectiveOrder("mdm_terms_of_use", httpcaddyfile.Before, "respond")
 	for _, dir := range []string{"mdm", "mdm_discovery", "mdm_xcep", "mdm_wstep", "mdm_omadm", "mdm_hub"} {
 		httpcaddyfile.RegisterDirectiveOrder(dir, httpcaddyfile.Before, "respond")
 	}
@@ -30,8 +34,11 @@ func init() {
 //
 // It expands to mdm_discovery on /EnrollmentServer/Discovery.svc, mdm_xcep
 // on /EnrollmentServer/Policy.svc, mdm_wstep on
-// /EnrollmentServer/Enrollment.svc and mdm_omadm on
-// /ManagementServer/MDM.svc. Use the single-handler directives to mount a
+// /EnrollmentServer/Enrollment.svc, mdm_omadm on /ManagementServer/MDM.svc
+// and mdm_terms_of_use on /EnrollmentServer/TermsOfUse (404 unless auth
+// entra has terms of use), and mdm_login on /EnrollmentServer/Login and
+// below (404 unless auth federated has users or oidc). Use the
+// single-handler directives to mount a
 // service elsewhere (and set policy_url / enrollment_url / management_url in
 // the mdm global option so devices are told where it is).
 func parseMDMDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, error) {
@@ -51,10 +58,15 @@ func parseMDMDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, err
 		{PolicyPath, new(XCEP)},
 		{EnrollmentPath, new(WSTEP)},
 		{ManagementPath, new(OMADM)},
+		{TermsOfUsePath, new(TermsOfUse)},
 	} {
 		match := caddy.ModuleMap{"path": caddyconfig.JSON(caddyhttp.MatchPath{svc.path}, nil)}
 		routes = append(routes, h.NewRoute(match, svc.handler)...)
 	}
+	// The federated login page and its sub-paths (the OpenID Connect
+	// sign-in); 404 unless auth federated has users or oidc.
+	loginMatch := caddy.ModuleMap{"path": caddyconfig.JSON(caddyhttp.MatchPath{LoginPath, LoginPath + "/*"}, nil)}
+	routes = append(routes, h.NewRoute(loginMatch, new(Login))...)
 	return routes, nil
 }
 
@@ -98,11 +110,41 @@ func noOptions(d *caddyfile.Dispenser) error {
 //			failure_keys    <n>
 //		}
 //		auth federated {
-//			authentication_service_url <url>
+//			user <username> <bcrypt or argon2id hash>
+//			user_failures   <burst> <interval>|off
+//			client_failures <burst> <interval>|off
+//			failure_keys    <n>
+//			oidc {
+//				issuer          <url>
+//				client_id       <id>
+//				client_secret   <secret, e.g. {env.OIDC_CLIENT_SECRET}>
+//				redirect_url    <url>
+//				scopes          <scope>...
+//				username_claim  <claim>
+//				allowed_domains <domain>...
+//				claim           <name> <value>...
+//				name            <button label>
+//			}
+//			token_lifetime             <duration>
 //			token_secret               <secret, e.g. {env.MDM_TOKEN_SECRET}>
+//			authentication_service_url <url>
 //		}
 //		auth certificate {
 //			trusted_ca_cert_file <pem-file>
+//		}
+//		auth entra {
+//			tenant     <tenant-id>...
+//			client_id  <application-id>
+//			audience   <app-id-uri>...
+//			jwks_url   <url>
+//			jwks_file  <file>
+//			clock_skew <duration>
+//			terms_of_use {
+//				text          <text>
+//				file          <html-file>
+//				secret        <secret, e.g. {env.MDM_TOU_SECRET}>
+//				blob_validity <duration>
+//			}
 //		}
 //		device_ca {
 //			pki_ca    <id>
@@ -123,6 +165,7 @@ func noOptions(d *caddyfile.Dispenser) error {
 //		max_message_size       <bytes>
 //		max_object_size        <bytes>
 //		trace_exchanges        <n>
+//		profiles_dir           <dir>
 //		retry {
 //			count           <n>
 //			initial_backoff <duration>
@@ -149,6 +192,13 @@ func noOptions(d *caddyfile.Dispenser) error {
 //
 // Durations take Caddy's units plus d for days (365d).
 //
+// profiles_dir names a directory of configuration profiles, one <name>.xml
+// each: a SyncML fragment with its targets in an XML comment line such as
+// <!-- @mdm include_any=finance exclude_any=kiosk retries=3 --> (or @mdm
+// all). Every file is validated at config load; the profiles are applied
+// when the app starts, and a reload applies changes (files removed delete
+// their profiles).
+//
 // In auth on_premise, user_failures and client_failures limit failed
 // password checks per user name (any case) and per client address: <burst>
 // failures, then one more per <interval>; a request over either limit is
@@ -156,6 +206,29 @@ func noOptions(d *caddyfile.Dispenser) error {
 // right one. Defaults: user_failures 5 1m, client_failures 20 6s,
 // failure_keys 10000 (the most user names and addresses each limit
 // remembers, least recently used forgotten first).
+//
+// auth federated serves this server's login page on
+// /EnrollmentServer/Login (the `mdm` directive mounts mdm_login there) when
+// it has users (same rules and limits as on_premise) or an oidc provider,
+// and discovery announces that page unless authentication_service_url names
+// another. The page hands out HS256 tokens valid token_lifetime (default
+// 10m, at most 1h), each good for one enrollment; token_secret is optional
+// with a local page (default: a random secret kept in the mdm storage) and
+// required with an external one, which mints the tokens.
+//
+// auth entra is Entra ID (Azure AD) join and work-account enrollment:
+// Windows sends the user's Entra access token, which must be signed by a
+// key of jwks_url (default Microsoft's published keys,
+// https://login.microsoftonline.com/common/discovery/v2.0/keys) or
+// jwks_file, be issued by one of the tenants (tenant IDs, GUIDs; required),
+// name one of the audiences (client_id for v2 tokens, audience for the
+// Application ID URI of v1 tokens) and carry the mdm_delegation scope.
+// clock_skew (default 2m, at most 10m) is the skew allowed on exp and nbf.
+// With terms_of_use, the page at /EnrollmentServer/TermsOfUse shows the
+// terms (text, or an HTML fragment from file) and enrollment requires its
+// acceptance; secret seals the acceptance (default: random at each start,
+// give one shared secret to the nodes of a cluster) and blob_validity
+// (default 15m) is how long it is accepted.
 func parseGlobalMDM(d *caddyfile.Dispenser, _ any) (any, error) {
 	app := new(App)
 	d.Next() // option name
@@ -204,6 +277,8 @@ func parseGlobalMDM(d *caddyfile.Dispenser, _ any) (any, error) {
 			err = intArg(d, &app.MaxObjectSize)
 		case "trace_exchanges":
 			err = intArg(d, &app.TraceExchanges)
+		case "profiles_dir":
+			err = oneArg(d, &app.ProfilesDir)
 		case "storage":
 			app.StorageRaw, err = parseStorage(d)
 		case "auth":

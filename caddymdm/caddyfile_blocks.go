@@ -26,9 +26,14 @@ func parseStorage(d *caddyfile.Dispenser) ([]byte, error) {
 func parseAuth(d *caddyfile.Dispenser) (*AuthConfig, error) {
 	c := new(AuthConfig)
 	if !d.NextArg() {
-		return nil, d.Err("auth needs a policy: on_premise, federated or certificate")
+		return nil, d.Err("auth needs a policy: on_premise, federated, entra or certificate")
 	}
 	c.Policy = d.Val()
+	if c.Policy == authEntra {
+		var err error
+		c.Entra, err = parseEntraAuth(d)
+		return c, err
+	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		var err error
 		switch key := d.Val(); key {
@@ -48,6 +53,10 @@ func parseAuth(d *caddyfile.Dispenser) (*AuthConfig, error) {
 			err = oneArg(d, &c.AuthenticationServiceURL)
 		case "token_secret":
 			err = oneArg(d, &c.TokenSecret)
+		case "token_lifetime":
+			err = durationArg(d, &c.TokenLifetime)
+		case "oidc":
+			c.OIDC, err = parseOIDC(d)
 		case "trusted_ca_cert_file":
 			var f string
 			err = oneArg(d, &f)

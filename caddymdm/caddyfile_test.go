@@ -200,7 +200,7 @@ func TestConfigErrors(t *testing.T) {
 		"argon2id zero passes":           {"mdm {\n auth on_premise {\n user demo $argon2id$v=19$m=47104,t=0,p=1$P2nzckEdTZ3bxCiBCkRTyA$xQL3Z32eo5jKl7u5tcIsnEKObYiyNZQQf5/4sAau6Pg\n }\n}", "want t ≥ 1"},
 		"argon2id memory over the bound": {"mdm {\n auth on_premise {\n user demo $argon2id$v=19$m=4700000,t=1,p=1$P2nzckEdTZ3bxCiBCkRTyA$xQL3Z32eo5jKl7u5tcIsnEKObYiyNZQQf5/4sAau6Pg\n }\n}", "m is at most"},
 		"argon2id bad version":           {"mdm {\n auth on_premise {\n user demo $argon2id$v=16$m=47104,t=1,p=1$P2nzckEdTZ3bxCiBCkRTyA$xQL3Z32eo5jKl7u5tcIsnEKObYiyNZQQf5/4sAau6Pg\n }\n}", "incompatible version"},
-		"unknown policy":                 {"mdm {\n auth magic {\n " + user + "\n }\n}", "want on_premise, federated or certificate"},
+		"unknown policy":                 {"mdm {\n auth magic {\n " + user + "\n }\n}", "want on_premise, federated, entra or certificate"},
 		"short token secret":             {"mdm {\n auth federated {\n authentication_service_url https://login.example.com\n token_secret short\n }\n}", "at least 32 bytes"},
 		"missing pki ca":                 {"mdm {\n auth on_premise {\n " + user + "\n }\n device_ca {\n pki_ca nope\n }\n}", `no CA "nope"`},
 		"rotating intermediate":          {"mdm {\n auth on_premise {\n " + user + "\n }\n device_ca {\n sign_with intermediate\n }\n}", "rotates weekly"},

@@ -44,14 +44,21 @@ localhost:2019). Every subcommand takes --json for machine-readable output.
   caddy mdm send <device-id> --replace URI=DATA --sensitive   (data kept out of logs, traces, listings)
   caddy mdm commands <device-id>
   caddy mdm cancel <device-id> <command-id>
-  caddy mdm trace <device-id>     (needs trace_exchanges in the mdm global option)
+  caddy mdm trace <device-id> [--raw]   (needs trace_exchanges in the mdm global option)
   caddy mdm unenroll <device-id>  (Unenroll in the next session; retired when delivered)
   caddy mdm retire <device-id> [--reason TEXT]   (now: lost or stolen devices)
-  caddy mdm emulate --server https://enterpriseenrollment.<domain> ...   (a Windows device; see --help)`,
+  caddy mdm profile apply <name> <file.xml> (--all | --label L ...) [--exclude L ...]
+  caddy mdm profile list | show <name> | delete <name>
+  caddy mdm label <device-id> add|remove <label>
+  caddy mdm wipe <device-id> --yes [--protected]   (RemoteWipe at the next session)
+  caddy mdm reboot <device-id> --yes
+  caddy mdm emulate --server https://enterpriseenrollment.<domain> ...   (a Windows device; see --help)
+  caddy mdm diagnose <domain> [--root FILE] [--connect HOST:PORT]   (checks a deployment from the outside)`,
 		CobraFunc: func(cmd *cobra.Command) {
 			cmd.PersistentFlags().String("address", "", "Address of the administration API listener")
 			cmd.PersistentFlags().Bool("json", false, "Print JSON instead of text")
-			cmd.AddCommand(cliDevices(), cliShow(), cliSend(), cliCommands(), cliCancel(), cliTrace(), cliUnenroll(), cliRetire(), cliEmulate())
+			cmd.AddCommand(cliDevices(), cliShow(), cliSend(), cliCommands(), cliCancel(), cliTrace(), cliUnenroll(), cliRetire(), cliEmulate(), cliDiagnose())
+			cmd.AddCommand(fleetCommands()...) // command_profile.go
 		},
 	})
 }
@@ -197,6 +204,7 @@ func cliShow() *cobra.Command {
 				if d.LastSeen != nil {
 					fmt.Fprintf(w, "Last seen:\t%s (session %s, %s)\n", d.LastSeen.Format(time.RFC3339), d.SessionID, d.SessionAuth)
 				}
+				printFleet(w, &d) // command_profile.go
 				fmt.Fprintln(w, "Inventory:")
 				for _, k := range sortedKeys(d.Inventory.Nodes) {
 					fmt.Fprintf(w, "  %s\t%s\n", k, d.Inventory.Nodes[k])
@@ -354,34 +362,6 @@ func cliCancel() *cobra.Command {
 				return err
 			}
 			return c.print(raw, func(w *tabwriter.Writer) { fmt.Fprintf(w, "canceled %s\n", args[1]) })
-		},
-	}
-}
-
-func cliTrace() *cobra.Command {
-	return &cobra.Command{
-		Use:   "trace <device-id>",
-		Short: "Shows a device's latest exchanges, secrets redacted",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newCLI(cmd)
-			if err != nil {
-				return err
-			}
-			var t store.Trace
-			raw, err := c.call(http.MethodGet, devicePath(args[0])+"/trace", nil, &t)
-			if err != nil {
-				return err
-			}
-			if len(t.Exchanges) == 0 && !c.asJSON {
-				fmt.Fprintln(c.out, "no exchanges kept: set trace_exchanges in the mdm global option")
-				return nil
-			}
-			return c.print(raw, func(w *tabwriter.Writer) {
-				for _, ex := range t.Exchanges {
-					fmt.Fprintf(w, "=== %s %s (HTTP %d)\n--> %s\n<-- %s\n", ex.At.Format(time.RFC3339Nano), ex.Kind, ex.Status, ex.Request, ex.Response)
-				}
-			})
 		},
 	}
 }

@@ -2,6 +2,7 @@ package caddymdm
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -47,6 +48,7 @@ func (d *Discovery) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhtt
 // discover answers a Discover request.
 func (a *App) discover(x *soapExchange) {
 	ep := a.endpoints(x.r)
+	ep.Authentication = strings.TrimSuffix(ep.Discovery, DiscoveryPath) + LoginPath
 	if x.env.To != "" && !enroll.SameEndpoint(x.env.To, ep.Discovery) {
 		// Not refused: proxies rewrite hosts. Worth a look when a device fails.
 		x.logger.Info("a:To differs from the discovery URL", zap.String("to", x.env.To), zap.String("served", ep.Discovery))

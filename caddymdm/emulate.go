@@ -47,7 +47,10 @@ throughput and latency are printed.`,
 	f.Bool("no-resume", false, "Full TLS handshake for every session (by default a device resumes its TLS sessions, as Windows does)")
 	f.String("user", "", "User name (e-mail) for OnPremise authentication")
 	f.String("password", "", "Password (or set MDM_EMULATE_PASSWORD)")
-	f.String("token", "", "Federated enrollment token (instead of a password)")
+	f.String("token", "", "Federated enrollment token: the wresult the login page posts to appru (instead of a password)")
+	f.String("jwt", "", "Entra ID access token (Entra join or work account; with --enrollment device for a join)")
+	f.String("enrollment-data", "", "Entra: the terms of use OpaqueBlob (AdditionalContext EnrollmentData)")
+	f.String("aad-user-token", "", "Entra: the signed-in user's token, sent in each session (Alert 1224 AADUserToken)")
 	f.String("request-version", "4.0", "Discovery RequestVersion (4.0 ... 9.0)")
 	f.String("enrollment", "full", "Enrollment type: full (user) or device")
 	f.Bool("wp8", false, "Behave like a Windows Phone 8")
@@ -58,6 +61,7 @@ throughput and latency are printed.`,
 	f.Bool("renew", false, "Renew the certificate (ROBO) before the sessions")
 	f.Bool("unenroll", false, "Send the unenrollment alert in the last session")
 	f.Duration("timeout", 30*time.Second, "Timeout of one request")
+	f.StringArray("fail-uri", nil, "Answer this status for commands on this LocURI: ./URI=405 (repeatable)")
 	f.Bool("load", false, "Load mode: many devices at once")
 	f.Int("devices", 100, "Load mode: devices to enroll")
 	f.Int("sessions-per-device", 10, "Load mode: sessions per device")
@@ -73,10 +77,22 @@ func emulatorOptions(cmd *cobra.Command) (emulator.Options, error) {
 	o := emulator.Options{
 		ServerURL: str("server"), ConnectTo: str("connect-to"), Insecure: boolean("insecure"), NoResume: boolean("no-resume"),
 		User: str("user"), Password: str("password"), Token: str("token"),
+		JWT: str("jwt"), EnrollmentData: str("enrollment-data"), AADUserToken: str("aad-user-token"),
 		RequestVersion: str("request-version"), WindowsPhone8: boolean("wp8"),
 		ManagementAuth: str("auth"), ChallengeServer: boolean("challenge-server"),
 	}
 	o.Timeout, _ = f.GetDuration("timeout")
+	fails, _ := f.GetStringArray("fail-uri")
+	for _, v := range fails {
+		uri, code, err := emulator.ParseFailURI(v)
+		if err != nil {
+			return o, err
+		}
+		if o.FailURIs == nil {
+			o.FailURIs = map[string]int{}
+		}
+		o.FailURIs[uri] = code
+	}
 	if o.ServerURL == "" {
 		return o, errors.New("--server is required (https://enterpriseenrollment.<domain>)")
 	}

@@ -96,6 +96,11 @@ func (h *OMADM) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 		}
 		return refuse(reqErr.Status, reqErr.Msg, fields...)
 	}
+	if err != nil && storageUnavailable(err) {
+		logRequest(nil)
+		refuseUnavailable(w, log, "management message", err)
+		return nil
+	}
 	if err != nil {
 		log.Error("management message failed", zap.Error(err))
 		return caddyhttp.Error(http.StatusInternalServerError, err)

@@ -131,6 +131,12 @@ func (x *soapExchange) fault(err error) {
 	if errors.Is(err, errTooLarge) {
 		status = http.StatusRequestEntityTooLarge
 	}
+	if storageUnavailable(err) {
+		// Nothing was decided: the device is told to come back (cluster.go).
+		status = http.StatusServiceUnavailable
+		x.w.Header().Set("Retry-After", StorageRetryAfter)
+		x.logger.Error("enrollment refused: storage unavailable", zap.Error(err), zap.String("retry_after", StorageRetryAfter))
+	}
 	relates := ""
 	if x.env != nil {
 		relates = x.env.MessageID

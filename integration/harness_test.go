@@ -81,6 +81,8 @@ type server struct {
 	trust func() *x509.CertPool
 	// rootFile is a PEM file of those roots, for the emulator.
 	rootFile string
+	// consolePort is the quickstart console's port (CONSOLE_PORT).
+	consolePort int
 }
 
 type syncBuffer struct {
@@ -165,8 +167,14 @@ func (s *server) start() {
 		fmt.Sprintf("HTTPS_PORT=%d", s.httpsPort),
 		fmt.Sprintf("HTTP_PORT=%d", freePort(t)),
 	)
+	// The quickstart's console site listens on CONSOLE_PORT (default 2020):
+	// each server gets its own, so runs side by side never collide.
+	s.consolePort = freePort(t)
+	s.cmd.Env = append(s.cmd.Env, fmt.Sprintf("CONSOLE_PORT=%d", s.consolePort))
 	s.adminAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	s.cmd.Env = append(s.cmd.Env, "CADDY_ADMIN="+s.adminAddr)
+	// ADMIN_ADDRESS for Caddyfiles that name their admin listener (the
+	// cluster example), CADDY_ADMIN for the others.
+	s.cmd.Env = append(s.cmd.Env, "CADDY_ADMIN="+s.adminAddr, "ADMIN_ADDRESS="+s.adminAddr)
 	s.cmd.Env = append(s.cmd.Env, s.env...)
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	if err := s.cmd.Start(); err != nil {

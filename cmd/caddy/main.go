@@ -6,6 +6,8 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
+	// Redis as Caddy's storage, for a cluster (caddyfile-examples/cluster-redis.Caddyfile).
+	_ "github.com/pberkel/caddy-storage-redis"
 
 	_ "github.com/caddy-mdm/caddy-mdm/caddymdm"
 )

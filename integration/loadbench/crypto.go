@@ -14,7 +14,23 @@ import (
 	"github.com/caddy-mdm/caddy-mdm/internal/emulator"
 	"github.com/caddy-mdm/caddy-mdm/internal/issuer"
 	"github.com/caddy-mdm/caddy-mdm/internal/pkcs10"
+	"golang.org/x/crypto/bcrypt"
 )
+
+// quickstartHash is the quickstart's bcrypt hash (cost 10) of
+// demo-password.
+const quickstartHash = "$2a$10$dZYNlhVd.QBD.EjGSM4xTuY5LygfKhyOTKxKsXoPNlKjOgXOfI7n."
+
+// measureBcrypt times one check of the quickstart's password, in ms: what
+// an enrollment's one password check costs.
+func measureBcrypt() float64 {
+	r := testing.Benchmark(func(b *testing.B) {
+		for b.Loop() {
+			check(bcrypt.CompareHashAndPassword([]byte(quickstartHash), []byte("demo-password")))
+		}
+	})
+	return float64(r.NsPerOp()) / 1e6
+}
 
 type cryptoBound struct{ issueMS float64 }
 

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"maps"
 	"strconv"
 	"strings"
 
@@ -45,12 +46,16 @@ func (s *session) run(msgRef string, c *syncml.Command) []*syncml.Command {
 	case syncml.CmdAtomic, syncml.CmdSequence:
 		var out []*syncml.Command
 		code := 200
+		before := maps.Clone(nodes)
 		for _, cc := range c.Children {
 			if c.Name == syncml.CmdAtomic && cc.Name == syncml.CmdGet {
 				code = 400 // no Get inside Atomic
 			}
 			sub := s.run(msgRef, cc)
 			out = append(out, sub...)
+		}
+		if c.Name == syncml.CmdAtomic {
+			code = s.atomicOutcome(out, code, before) // failuris.go
 		}
 		return append([]*syncml.Command{s.status(msgRef, c, code)}, out...)
 	case syncml.CmdGet:
@@ -72,6 +77,9 @@ func (s *session) run(msgRef string, c *syncml.Command) []*syncml.Command {
 		s.res.Executed = append(s.res.Executed, "Get "+targets(c))
 		return out
 	case syncml.CmdReplace, syncml.CmdAdd, syncml.CmdExec:
+		if fail := s.failCode(c); fail != 0 {
+			return s.refuse(msgRef, c, fail)
+		}
 		code := 200
 		for _, it := range c.Items {
 			if it.MoreData {
@@ -96,6 +104,9 @@ func (s *session) run(msgRef string, c *syncml.Command) []*syncml.Command {
 		}
 		return []*syncml.Command{s.status(msgRef, c, code)}
 	case syncml.CmdDelete:
+		if fail := s.failCode(c); fail != 0 {
+			return s.refuse(msgRef, c, fail)
+		}
 		code := 200
 		for _, it := range c.Items {
 			if _, ok := nodes[it.Target]; !ok {

@@ -28,6 +28,10 @@ type Options struct {
 	User, Password string
 	// Token is a federated enrollment token (instead of a password).
 	Token string
+	// JWT is an Entra ID access token (instead of a password or token);
+	// EnrollmentData the terms-of-use OpaqueBlob sent with it; and
+	// AADUserToken the signed-in user's token sent in sessions (entra.go).
+	JWT, EnrollmentData, AADUserToken string
 
 	RequestVersion string // default 4.0
 	// EnrollmentType is Full (user) or Device.
@@ -43,6 +47,9 @@ type Options struct {
 	// does, and resumes them with its certificate identity.
 	NoResume bool
 	Timeout  time.Duration
+	// FailURIs makes the device answer these status codes for commands on
+	// these LocURIs (failuris.go).
+	FailURIs map[string]int
 }
 
 func (o *Options) defaults() {

@@ -74,8 +74,10 @@ func Enroll(ctx context.Context, o Options, dev *Device, r *Report) error {
 	r.check("discovery AuthPolicy is one the device offered", policy == "OnPremise" || policy == "Federated" || policy == "Certificate", "%q", policy)
 	r.check("discovery EnrollmentVersion <= RequestVersion", versionLE(version, o.RequestVersion), "%s for %s", version, o.RequestVersion)
 	r.check("P1 policy and enrollment URLs are HTTPS on a DNS name", httpsName(policyURL) && httpsName(enrollURL), "%s, %s", policyURL, enrollURL)
-	if policy == "Federated" {
-		r.check("discovery gives the AuthenticationServiceUrl of a Federated policy", soap.Text(soap.Child(res, "AuthenticationServiceUrl")) != "", "")
+	if policy == "Federated" && o.JWT == "" { // Entra enrollment skips AuthenticationServiceUrl
+		// MS-MDE2 3.2: the AuthenticationServiceUrl MUST support HTTPS.
+		asu := soap.Text(soap.Child(res, "AuthenticationServiceUrl"))
+		r.check("discovery gives the AuthenticationServiceUrl of a Federated policy, over HTTPS", httpsName(asu), "%q", asu)
 	}
 
 	// GetPolicies.
@@ -101,6 +103,9 @@ func Enroll(ctx context.Context, o Options, dev *Device, r *Report) error {
 		"UXInitiated": "true", "HWDevID": dev.HWDevID, "Locale": "en-US", "TargetedUserLoggedIn": "true", "OSEdition": "72",
 		"DeviceName": "EMULATOR-" + dev.ID[:6], "DeviceID": dev.ID, "EnrollmentType": o.EnrollmentType,
 		"DeviceType": deviceType, "OSVersion": appVersion, "ApplicationVersion": appVersion, "NotInOobe": "false",
+	}
+	if o.EnrollmentData != "" {
+		ctxItems["EnrollmentData"] = o.EnrollmentData
 	}
 	id, body = tokenRequest(security(&o), enrollURL, soap.RequestTypeIssue, soap.ValueTypePKCS10, csr, ctxItems, []string{"00-0C-29-51-60-9D"})
 	if e, err = post(ctx, c, enrollURL, soapType, body); err != nil {

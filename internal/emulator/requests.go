@@ -32,6 +32,9 @@ func discoverRequest(to, email, version, deviceType, appVersion string) (string,
 // security is the wsse:Security header: a UsernameToken, or the federated
 // token as a BinarySecurityToken (base64, as Windows sends it).
 func security(o *Options) string {
+	if o.JWT != "" {
+		return entraSecurity(o.JWT)
+	}
 	if o.Token != "" {
 		return `<wsse:Security s:mustUnderstand="1"><wsse:BinarySecurityToken ValueType="` + soap.ValueTypeUserToken + `" EncodingType="` + soap.EncodingTypeBase64Binary + `">` +
 			base64.StdEncoding.EncodeToString([]byte(o.Token)) + `</wsse:BinarySecurityToken></wsse:Security>`
@@ -86,7 +89,7 @@ func tokenRequest(sec, to, requestType, valueType string, token []byte, ctx map[
 	for _, m := range macs {
 		item("MAC", m)
 	}
-	for _, name := range []string{"DeviceID", "EnrollmentType", "DeviceType", "OSVersion", "ApplicationVersion", "NotInOobe"} {
+	for _, name := range []string{"DeviceID", "EnrollmentType", "DeviceType", "OSVersion", "ApplicationVersion", "NotInOobe", "EnrollmentData"} {
 		if v, ok := ctx[name]; ok {
 			item(name, v)
 		}

@@ -154,6 +154,9 @@ func (s *session) package1(unenroll bool) []*syncml.Command {
 		{Name: syncml.CmdAlert, Data: syncml.AlertClientInitiated},
 		{Name: syncml.CmdAlert, Data: syncml.AlertClientEvent, Items: []*syncml.Item{{Meta: &syncml.Meta{Type: "com.microsoft/MDM/LoginStatus"}, Data: "user", HasData: true}}},
 	}
+	if s.o.AADUserToken != "" {
+		cmds = append(cmds, aadUserTokenAlert(s.o.AADUserToken))
+	}
 	if unenroll {
 		cmds = append(cmds, &syncml.Command{Name: syncml.CmdAlert, Data: syncml.AlertGeneric,
 			Items: []*syncml.Item{{Meta: &syncml.Meta{Type: omadm.UnenrollmentAlertType, Format: "int"}, Data: "1", HasData: true}}})

@@ -39,6 +39,9 @@ type Credentials struct {
 	// RemoteAddr is the client's address (an IP, with or without port),
 	// for limiting failed password checks per client; "" for none.
 	RemoteAddr string
+	// Action is the SOAP action of the request: a single-use token is
+	// spent by RequestSecurityToken, only checked by GetPolicies.
+	Action string
 }
 
 // CredentialsFrom takes the credentials of an envelope and a TLS peer chain.
@@ -48,6 +51,7 @@ func CredentialsFrom(env *soap.Envelope, peer []*x509.Certificate) Credentials {
 		Password:         env.Security.Password,
 		Token:            env.Security.Token,
 		PeerCertificates: peer,
+		Action:           env.Action,
 	}
 }
 
@@ -332,6 +336,15 @@ func IsRateLimited(err error) bool {
 
 // authFault answers an authentication failure.
 func authFault(err error) *soap.Fault {
+	if errors.Is(err, ErrTokenSpent) {
+		return tokenSpentFault(err)
+	}
+	// An authenticator that could not decide (its storage failed) says so
+	// with its own fault.
+	var f *soap.Fault
+	if errors.As(err, &f) {
+		return f
+	}
 	if IsRateLimited(err) {
 		return soap.NewFault(soap.Authentication, err, "Too many failed sign-in attempts; try again later.")
 	}
@@ -371,18 +384,38 @@ func (a *TokenAuth) Authenticate(ctx context.Context, c Credentials) (string, er
 		}
 		token = string(raw)
 	}
+	if sp, ok := a.Verifier.(TokenSpender); ok && c.Action == soap.ActionRequestToken {
+		return sp.SpendToken(ctx, token)
+	}
 	return a.Verifier.VerifyToken(ctx, token)
 }
 
-// HMACTokenVerifier verifies tokens minted by package fedtoken.
+// HMACTokenVerifier verifies tokens minted by package fedtoken. With a
+// Ledger, each token enrolls once (TokenSpender).
 type HMACTokenVerifier struct {
 	Secret []byte
 	Now    func() time.Time
+	// Ledger records spent tokens; nil for tokens usable until they expire.
+	Ledger *fedtoken.Ledger
 }
 
-// VerifyToken implements TokenVerifier.
-func (v HMACTokenVerifier) VerifyToken(_ context.Context, token string) (string, error) {
-	return fedtoken.Verify(v.Secret, token, v.Now())
+// VerifyToken implements TokenVerifier: a spent token is refused with
+// ErrTokenSpent.
+func (v HMACTokenVerifier) VerifyToken(ctx context.Context, token string) (string, error) {
+	c, err := fedtoken.Verify(v.Secret, token, v.Now())
+	if err != nil {
+		return "", err
+	}
+	if v.Ledger != nil {
+		spent, err := v.Ledger.Spent(ctx, c)
+		if err != nil {
+			return "", ledgerFault(err)
+		}
+		if spent {
+			return "", fmt.Errorf("%w (user %q)", ErrTokenSpent, c.User)
+		}
+	}
+	return c.User, nil
 }
 
 // CertificateAuth is the Certificate policy: the device presents, in the

@@ -3,7 +3,9 @@ package enroll
 import (
 	"fmt"
 	"strings"
+	"time"
 
+	"github.com/caddy-mdm/caddy-mdm/internal/events"
 	"github.com/caddy-mdm/caddy-mdm/internal/soap"
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
 )
@@ -29,7 +31,8 @@ type DiscoveryResult struct {
 
 // Discover answers a Discover request with the AuthPolicy, the
 // EnrollmentVersion min(requested, supported) and the service URLs.
-func (s *Service) Discover(env *soap.Envelope, ep Endpoints) ([]byte, *DiscoveryResult, error) {
+func (s *Service) Discover(env *soap.Envelope, ep Endpoints) (_ []byte, _ *DiscoveryResult, err error) {
+	defer s.observe(events.OpDiscovery, time.Now(), &err)
 	dr, err := ParseDiscoveryRequest(env)
 	if err != nil {
 		return nil, nil, err
@@ -66,7 +69,12 @@ func (s *Service) Discover(env *soap.Envelope, ep Endpoints) ([]byte, *Discovery
 	result.CreateElement("EnrollmentPolicyServiceUrl").SetText(ep.Policy)
 	result.CreateElement("EnrollmentServiceUrl").SetText(ep.Enrollment)
 	if ta, ok := s.Auth.(*TokenAuth); ok {
-		result.CreateElement("AuthenticationServiceUrl").SetText(ta.ServiceURL)
+		// A configured external page wins over the server's own.
+		url := ta.ServiceURL
+		if url == "" {
+			url = ep.Authentication
+		}
+		result.CreateElement("AuthenticationServiceUrl").SetText(url)
 	}
 	return r.Bytes(), res, nil
 }

@@ -5,9 +5,11 @@ import (
 	"crypto/sha256"
 	"math/big"
 	"strconv"
+	"time"
 
 	"github.com/beevik/etree"
 
+	"github.com/caddy-mdm/caddy-mdm/internal/events"
 	"github.com/caddy-mdm/caddy-mdm/internal/soap"
 )
 
@@ -26,11 +28,12 @@ func (s *Service) PolicyOID() string {
 // enrollment policy. Windows reads only minimalKeyLength,
 // hashAlgorithmOIDReference and the oID it points at (P2); the rest is there
 // because the schema wants it.
-func (s *Service) GetPolicies(ctx context.Context, env *soap.Envelope, creds Credentials) ([]byte, string, error) {
+func (s *Service) GetPolicies(ctx context.Context, env *soap.Envelope, creds Credentials) (_ []byte, user string, err error) {
+	defer s.observe(events.OpPolicy, time.Now(), &err)
 	if _, err := ParsePolicyRequest(env); err != nil {
 		return nil, "", err
 	}
-	user, err := s.policyRequester(ctx, creds)
+	user, err = s.policyRequester(ctx, creds)
 	if err != nil {
 		return nil, "", authFault(err)
 	}

@@ -18,7 +18,7 @@ import (
 // device's lock and has checked MayReEnroll under it.
 func (s *Service) record(ctx context.Context, dev *store.Device, now time.Time) error {
 	st := s.Store
-	lc := &lifecycle.Service{Store: st, Now: func() time.Time { return now }}
+	lc := &lifecycle.Service{Store: st, Now: func() time.Time { return now }, Events: s.Events}
 	if old, err := st.Device(ctx, dev.DeviceID); err == nil {
 		if err := lc.ReplaceRecord(ctx, old); err != nil {
 			return err
@@ -51,7 +51,10 @@ func (s *Service) retireOtherIdentity(ctx context.Context, lc *lifecycle.Service
 	if err != nil {
 		return err
 	}
-	unlock := st.LockDevice(otherID)
+	unlock, err := st.LockDeviceCtx(ctx, otherID)
+	if err != nil {
+		return err
+	}
 	defer unlock()
 	other, err := st.Device(ctx, otherID)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && other.State == store.StateRetired) {

@@ -64,7 +64,10 @@ func (s *Service) renew(ctx context.Context, env *soap.Envelope, req *TokenReque
 		return refuse(err, "The certificate was not issued by this server's device CA.")
 	}
 
-	unlock := s.Store.LockDevice(deviceID)
+	unlock, err := s.Store.LockDeviceCtx(ctx, deviceID)
+	if err != nil {
+		return nil, nil, err
+	}
 	defer unlock()
 	dev, err := s.Store.Device(ctx, deviceID)
 	if err != nil {

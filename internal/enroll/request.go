@@ -46,7 +46,10 @@ type AdditionalContext struct {
 	OSEdition          string
 	ApplicationVersion string
 	Locale             string
-	MACs               []string
+	// EnrollmentData is what the terms-of-use page handed out on
+	// acceptance (its OpaqueBlob), returned by Windows in Entra enrollment.
+	EnrollmentData string
+	MACs           []string
 	// Items is how many context items were read, at most maxContextItems.
 	Items int
 }
@@ -94,6 +97,7 @@ func readAdditionalContext(e *etree.Element) AdditionalContext {
 		"DeviceID": &c.DeviceID, "HWDevID": &c.HWDevID, "EnrollmentType": &c.EnrollmentType,
 		"DeviceName": &c.DeviceName, "DeviceType": &c.DeviceType, "OSVersion": &c.OSVersion,
 		"OSEdition": &c.OSEdition, "ApplicationVersion": &c.ApplicationVersion, "Locale": &c.Locale,
+		"EnrollmentData": &c.EnrollmentData,
 	}
 	seen := map[string]bool{}
 	for i, item := range soap.Children(e, "ContextItem") {

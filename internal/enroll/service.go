@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/caddy-mdm/caddy-mdm/internal/certauth"
+	"github.com/caddy-mdm/caddy-mdm/internal/events"
 	"github.com/caddy-mdm/caddy-mdm/internal/issuer"
 	"github.com/caddy-mdm/caddy-mdm/internal/pkcs10"
 	"github.com/caddy-mdm/caddy-mdm/internal/provdoc"
@@ -18,6 +19,9 @@ import (
 // them. They depend on the host a request came to, so each call is given them.
 type Endpoints struct {
 	Discovery, Policy, Enrollment, Management string
+	// Authentication is the server's own login page, the
+	// AuthenticationServiceUrl of a Federated policy that configures none.
+	Authentication string
 }
 
 // WP8Mode says when a device gets the Windows Phone 8 provisioning document.
@@ -67,6 +71,10 @@ type Service struct {
 	// EnterpriseApp is the Windows Phone 8 company hub enrollment; nil when
 	// no enterprise token is configured (P10).
 	EnterpriseApp *provdoc.EnterpriseApp
+
+	// Events, when set, is told of every answered policy and token request
+	// and of refused credentials (metrics).
+	Events events.Observer
 
 	Now  func() time.Time
 	Rand io.Reader

@@ -37,7 +37,8 @@ type Issued struct {
 // (authenticate, check the CSR, sign the client certificate, build the
 // provisioning document, store the device, answer) or Renew. Nothing is
 // stored unless every step before the store succeeded.
-func (s *Service) RequestToken(ctx context.Context, env *soap.Envelope, creds Credentials, ep Endpoints) ([]byte, *Issued, error) {
+func (s *Service) RequestToken(ctx context.Context, env *soap.Envelope, creds Credentials, ep Endpoints) (_ []byte, issued *Issued, err error) {
+	defer s.observeToken(time.Now(), env, &issued, &err)
 	req, err := ParseTokenRequest(env)
 	if err != nil {
 		return nil, nil, err
@@ -61,10 +62,11 @@ func (s *Service) RequestToken(ctx context.Context, env *soap.Envelope, creds Cr
 // that replaces the device's earlier record. A live device enrolled by
 // another user is not taken over (MayReEnroll).
 func (s *Service) issue(ctx context.Context, env *soap.Envelope, req *TokenRequest, creds Credentials, ep Endpoints) ([]byte, *Issued, error) {
-	user, err := s.Auth.Authenticate(ctx, creds)
+	who, err := s.authenticateIssue(ctx, creds, req)
 	if err != nil {
-		return nil, nil, authFault(err)
+		return nil, nil, err
 	}
+	user := who.User
 
 	ac := req.Context
 	deviceID := ac.DeviceID
@@ -89,7 +91,10 @@ func (s *Service) issue(ctx context.Context, env *soap.Envelope, req *TokenReque
 	// From the ownership decision to the stored record, the device is
 	// locked: nothing is signed or written for a refused request, and no
 	// concurrent enrollment slips in between.
-	unlock := s.Store.LockDevice(deviceID)
+	unlock, err := s.Store.LockDeviceCtx(ctx, deviceID)
+	if err != nil {
+		return nil, nil, err
+	}
 	defer unlock()
 	now := s.Now()
 	if err := s.checkOwnership(ctx, user, deviceID, ac.HWDevID, creds.PeerCertificates); err != nil {
@@ -118,6 +123,8 @@ func (s *Service) issue(ctx context.Context, env *soap.Envelope, req *TokenReque
 		EnrollmentType:     enrollmentType,
 		WindowsPhone8:      s.isWindowsPhone8(ac),
 		User:               user,
+		EntraTenantID:      who.TenantID,
+		EntraObjectID:      who.ObjectID,
 		AuthPolicy:         s.Auth.Policy(),
 		State:              store.StateEnrolled,
 		EnrolledAt:         now,

@@ -11,6 +11,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/caddy-mdm/caddy-mdm/internal/events"
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
 )
 
@@ -83,6 +84,8 @@ func ReEnrolled(q *store.Queue, now time.Time) []*store.Command {
 type Service struct {
 	Store *store.Store
 	Now   func() time.Time
+	// Events, when set, is told of the commands a departure canceled.
+	Events events.Observer
 }
 
 // Retire takes a stored device out of management: the record, the
@@ -135,5 +138,9 @@ func (s *Service) finish(ctx context.Context, id string, canceled []*store.Comma
 			return err
 		}
 	}
-	return s.Store.PutQueue(ctx, id, q)
+	if err := s.Store.PutQueue(ctx, id, q); err != nil {
+		return err
+	}
+	events.Or(s.Events).Commands(events.CommandChange{Canceled: len(canceled)})
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/caddy-mdm/caddy-mdm/internal/certauth"
+	"github.com/caddy-mdm/caddy-mdm/internal/events"
 	"github.com/caddy-mdm/caddy-mdm/internal/randtext"
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
 	"github.com/caddy-mdm/caddy-mdm/internal/syncml"
@@ -33,6 +34,9 @@ type authResult struct {
 	chal *syncml.Meta
 	// reason explains a refusal, for the log.
 	reason string
+	// failure classifies a refused credential for metrics
+	// (events.Reason...); empty for the challenge opening a digest session.
+	failure string
 }
 
 func (a authResult) ok() bool { return a.method != "" }
@@ -44,12 +48,12 @@ func (a authResult) ok() bool { return a.method != "" }
 func (x *exchange) authenticate(peer []*x509.Certificate) (authResult, error) {
 	dev := x.dev
 	if dev.State != store.StateEnrolled {
-		return authResult{status: syncml.StatusForbidden, reason: "device is " + string(dev.State)}, nil
+		return authResult{status: syncml.StatusForbidden, reason: "device is " + string(dev.State), failure: events.ReasonDeviceState}, nil
 	}
 	if len(peer) > 0 && x.s.Auth != AuthDigest {
 		usedNew, err := x.s.verifyDeviceCertificate(dev, peer)
 		if err != nil {
-			return authResult{status: syncml.StatusForbidden, reason: "client certificate: " + err.Error()}, nil
+			return authResult{status: syncml.StatusForbidden, reason: "client certificate: " + err.Error(), failure: events.ReasonCertificate}, nil
 		}
 		if usedNew && dev.PreviousCertificate != nil {
 			// The device uses its renewed certificate: the old one stops here.
@@ -60,29 +64,29 @@ func (x *exchange) authenticate(peer []*x509.Certificate) (authResult, error) {
 		return authResult{method: store.AuthByCertificate, status: syncml.StatusOK}, nil
 	}
 	if x.s.Auth == AuthCertificate {
-		return authResult{status: syncml.StatusForbidden, reason: "no client certificate, and this server accepts no other credential"}, nil
+		return authResult{status: syncml.StatusForbidden, reason: "no client certificate, and this server accepts no other credential", failure: events.ReasonMissingCredentials}, nil
 	}
 	cred := x.msg.Header.Cred
 	switch {
 	case cred != nil:
 		if cred.Type != syncml.AuthMD5 {
-			return x.challenge(syncml.StatusInvalidCredentials, fmt.Sprintf("credential type %q, want %s", cred.Type, syncml.AuthMD5))
+			return failed(x.challenge(syncml.StatusInvalidCredentials, fmt.Sprintf("credential type %q, want %s", cred.Type, syncml.AuthMD5)))
 		}
 		if err := checkDigest(cred.Data, dev.Digest.ServerName, dev.Digest.ServerSecret, dev.Digest.ServerNonce); err != nil {
-			return x.challenge(syncml.StatusInvalidCredentials, err.Error())
+			return failed(x.challenge(syncml.StatusInvalidCredentials, err.Error()))
 		}
 		return x.acceptDigest()
 	case x.newSession:
 		return x.challenge(syncml.StatusMissingCredentials, "no credentials")
 	case x.req.SessionToken == "":
-		return x.challenge(syncml.StatusMissingCredentials,
-			"no credentials and no session token: a digest session goes on only at the RespURI the server gave")
-	case x.s.tokens.check(dev.DeviceID, x.msg.Header.SessionID, x.req.SessionToken, x.now, x.now.Add(x.s.SessionIdle)):
+		return failed(x.challenge(syncml.StatusMissingCredentials,
+			"no credentials and no session token: a digest session goes on only at the RespURI the server gave"))
+	case checkToken(x.sess, x.req.SessionToken, x.now, x.now.Add(x.s.SessionIdle)):
 		x.respToken = x.req.SessionToken
 		return authResult{method: store.AuthByDigest, status: syncml.StatusOK}, nil
 	default:
-		return x.challenge(syncml.StatusMissingCredentials,
-			"session token unknown, expired or not this session's (sessions end with their package and at a restart)")
+		return failed(x.challenge(syncml.StatusMissingCredentials,
+			"session token unknown, expired or not this session's (sessions end with their package)"))
 	}
 }
 
@@ -94,7 +98,7 @@ func (x *exchange) acceptDigest() (authResult, error) {
 	if err != nil {
 		return authResult{}, err
 	}
-	token, err := x.s.tokens.issue(x.s.Rand, x.dev.DeviceID, x.msg.Header.SessionID, x.now.Add(x.s.SessionIdle))
+	token, err := issueToken(x.s.Rand, x.sess, x.now.Add(x.s.SessionIdle))
 	if err != nil {
 		return authResult{}, err
 	}

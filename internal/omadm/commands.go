@@ -11,6 +11,7 @@ import (
 
 	"github.com/beevik/etree"
 
+	"github.com/caddy-mdm/caddy-mdm/internal/events"
 	"github.com/caddy-mdm/caddy-mdm/internal/lifecycle"
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
 	"github.com/caddy-mdm/caddy-mdm/internal/syncml"
@@ -172,7 +173,10 @@ func (s *Server) enqueue(ctx context.Context, deviceID string, spec store.Comman
 	if err := ValidateSpec(&spec); err != nil {
 		return nil, err
 	}
-	unlock := s.Store.LockDevice(deviceID)
+	unlock, err := s.Store.LockDeviceCtx(ctx, deviceID)
+	if err != nil {
+		return nil, err
+	}
 	defer unlock()
 	dev, err := s.Store.Device(ctx, deviceID)
 	if err != nil {
@@ -197,6 +201,7 @@ func (s *Server) enqueue(ctx context.Context, deviceID string, spec store.Comman
 	if err := s.Store.PutQueue(ctx, deviceID, q); err != nil {
 		return nil, err
 	}
+	events.Or(s.Events).Commands(events.CommandChange{Queued: 1})
 	return cmd, nil
 }
 
@@ -215,7 +220,10 @@ func (s *Server) Unenroll(ctx context.Context, deviceID string) (*store.Command,
 // its certificate and digest credentials stop working and its queue is
 // canceled.
 func (s *Server) Retire(ctx context.Context, deviceID, reason string) (*store.Device, error) {
-	unlock := s.Store.LockDevice(deviceID)
+	unlock, err := s.Store.LockDeviceCtx(ctx, deviceID)
+	if err != nil {
+		return nil, err
+	}
 	defer unlock()
 	dev, err := s.Store.Device(ctx, deviceID)
 	if err != nil {
@@ -224,13 +232,16 @@ func (s *Server) Retire(ctx context.Context, deviceID, reason string) (*store.De
 	if dev.State == store.StateRetired {
 		return dev, nil
 	}
-	return (&lifecycle.Service{Store: s.Store, Now: s.Now}).Retire(ctx, deviceID, lifecycle.Retired(reason))
+	return (&lifecycle.Service{Store: s.Store, Now: s.Now, Events: s.Events}).Retire(ctx, deviceID, lifecycle.Retired(reason))
 }
 
 // Cancel removes a queued command; a command already sent cannot be
 // called back.
 func (s *Server) Cancel(ctx context.Context, deviceID, cmdID, reason string) (*store.Command, error) {
-	unlock := s.Store.LockDevice(deviceID)
+	unlock, err := s.Store.LockDeviceCtx(ctx, deviceID)
+	if err != nil {
+		return nil, err
+	}
 	defer unlock()
 	q, err := s.Store.Queue(ctx, deviceID)
 	if err != nil {
@@ -248,7 +259,11 @@ func (s *Server) Cancel(ctx context.Context, deviceID, cmdID, reason string) (*s
 			return nil, err
 		}
 		q.Commands = append(q.Commands[:i], q.Commands[i+1:]...)
-		return c, s.Store.PutQueue(ctx, deviceID, q)
+		if err := s.Store.PutQueue(ctx, deviceID, q); err != nil {
+			return nil, err
+		}
+		events.Or(s.Events).Commands(events.CommandChange{Canceled: 1})
+		return c, nil
 	}
 	if c, err := s.Store.FinishedCommand(ctx, deviceID, cmdID); err == nil {
 		return c, fmt.Errorf("%w: %s is %s", ErrNotCancelable, cmdID, c.State)

@@ -17,8 +17,10 @@ type exchange struct {
 	req Request
 	now time.Time
 
-	dev        *store.Device
-	sess       *store.Session
+	dev  *store.Device
+	sess *store.Session
+	// sessions are the device's stored sessions, sess among them once saved.
+	sessions   *store.Sessions
 	newSession bool
 	queue      *store.Queue
 	inv        *store.Inventory
@@ -41,21 +43,26 @@ type exchange struct {
 
 	ctx                                           context.Context
 	devDirty, invDirty, queueDirty, archivedDirty bool
-	report                                        Report
+	// fleet is the exchange's fleet-management work (profiles.go).
+	fleet  fleetWork
+	report Report
 }
 
 // loadSession loads the stored session and decides whether this message
 // starts a new one: no stored session, another SessionID, or MsgID 1.
 func (x *exchange) loadSession(ctx context.Context) error {
-	sess, err := x.s.Session(ctx, x.dev.DeviceID)
+	sessions, err := x.s.sessions(ctx, x.dev.DeviceID)
 	if err != nil {
 		return err
 	}
+	x.sessions = sessions
 	h := x.msg.Header
-	if sess == nil || sess.SessionID != h.SessionID || h.MsgID == "1" {
+	sess := sessions.Find(h.SessionID)
+	if sess == nil || h.MsgID == "1" {
 		x.newSession = true
 		sess = &store.Session{SessionID: h.SessionID, StartedAt: x.now}
 	}
+	sess.Node = x.s.NodeID
 	sess.LastSeen, sess.LastMsgID = x.now, h.MsgID
 	if m := h.Meta; m != nil {
 		if n := atoi(m.MaxMsgSize); n > 0 {
@@ -84,7 +91,12 @@ func (x *exchange) load(ctx context.Context) error {
 		return err
 	}
 	if x.newSession {
+		inFlight := x.inFlightElsewhere(ctx)
 		for _, c := range x.queue.Commands {
+			if c.State == store.CommandSent && inFlight[c.ID] {
+				x.report.Notes = append(x.report.Notes, "leaving "+c.ID+" to the session in flight on another node")
+				continue
+			}
 			if c.State == store.CommandSent {
 				c.State = store.CommandQueued
 				x.queueDirty = true
@@ -254,6 +266,10 @@ func (x *exchange) applyAlert(c *syncml.Command) {
 			typ := ""
 			if it.Meta != nil {
 				typ = it.Meta.Type
+			}
+			if typ == AADUserTokenType {
+				x.applyAADUserToken(it.Data) // a credential: never kept as is
+				continue
 			}
 			if x.inv.SetEvent(typ, it.Data) {
 				x.changedInventory()

@@ -62,17 +62,29 @@ func (i *idleSessions) ids() []string {
 // later message or session needs: no command sent or in flight, no large
 // object either way.
 func (x *exchange) quietEnd() bool {
-	return x.sessionEnds() && len(x.sess.Sent) == 0 && x.sess.Outgoing == nil && x.sess.Incoming == nil
+	return x.sessionEnds() && len(x.sess.Sent) == 0 && x.sess.Outgoing == nil && x.sess.Incoming == nil &&
+		x.respToken == ""
 }
 
 // FlushIdle writes the sessions that ended quietly since the last flush
-// (see idleSessions). Call it periodically and at shutdown.
+// (see idleSessions), each merged into the device's stored sessions under
+// the device lock: one another node wrote since (a later session) is kept,
+// and the pending one is dropped if the stored state is already newer.
+// Call it periodically and at shutdown; until then another node sees the
+// device's last-seen time up to that interval late, and nothing else.
 func (s *Server) FlushIdle(ctx context.Context) error {
 	var first error
 	for _, id := range s.idle.ids() {
-		unlock := s.Store.LockDevice(id)
+		unlock, err := s.Store.LockDeviceCtx(ctx, id)
+		if err != nil {
+			if first == nil {
+				first = err
+			}
+			continue
+		}
 		if sess := s.idle.get(id); sess != nil {
-			if err := s.Store.PutSession(ctx, id, sess); err != nil && first == nil {
+			err := s.flushOne(ctx, id, sess)
+			if err != nil && first == nil {
 				first = err
 			} else if err == nil {
 				s.idle.drop(id)
@@ -83,11 +95,39 @@ func (s *Server) FlushIdle(ctx context.Context) error {
 	return first
 }
 
+func (s *Server) flushOne(ctx context.Context, id string, sess *store.Session) error {
+	stored, err := s.Store.DeviceSessions(ctx, id)
+	if err != nil {
+		return err
+	}
+	if l := stored.Latest(); l != nil && !l.LastSeen.Before(sess.LastSeen) {
+		return nil
+	}
+	stored.Put(sess, s.Now(), s.SessionIdle)
+	return s.Store.PutDeviceSessions(ctx, id, stored)
+}
+
+// sessions returns the device's sessions: the stored ones, with the one
+// that ended quietly on this node and waits to be written put in.
+func (s *Server) sessions(ctx context.Context, deviceID string) (*store.Sessions, error) {
+	ss, err := s.Store.DeviceSessions(ctx, deviceID)
+	if err != nil {
+		return nil, err
+	}
+	if p := s.idle.get(deviceID); p != nil {
+		if o := ss.Find(p.SessionID); o == nil || o.LastSeen.Before(p.LastSeen) {
+			ss.Put(p, s.Now(), s.SessionIdle)
+		}
+	}
+	return ss, nil
+}
+
 // Session returns a device's latest session state: one that ended quietly
 // and waits to be written, or the stored one (nil when none).
 func (s *Server) Session(ctx context.Context, deviceID string) (*store.Session, error) {
-	if sess := s.idle.get(deviceID); sess != nil {
-		return sess, nil
+	ss, err := s.sessions(ctx, deviceID)
+	if err != nil {
+		return nil, err
 	}
-	return s.Store.Session(ctx, deviceID)
+	return ss.Latest(), nil
 }

@@ -153,6 +153,9 @@ func (x *exchange) dispatch(m *syncml.Message, next *int) (more bool) {
 		if cmd.State != store.CommandQueued && !resuming {
 			continue
 		}
+		if !resuming && x.holdForUser(cmd) {
+			continue
+		}
 		if x.sess.MaxObjSize > 0 && objectSize(&cmd.Spec) > x.sess.MaxObjSize {
 			x.finish(cmd, syncml.StatusEntityTooLarge, "data larger than the device's MaxObjSize")
 			continue
@@ -377,12 +380,17 @@ func (x *exchange) save(ctx context.Context) error {
 			return err
 		}
 	}
+	if x.sessionEnds() {
+		x.sess.Ended = true
+		endToken(x.sess)
+	}
 	if x.quietEnd() {
 		x.s.idle.put(id, x.sess)
 		return nil
 	}
 	x.s.idle.drop(id)
-	return st.PutSession(ctx, id, x.sess)
+	x.sessions.Put(x.sess, x.now, x.s.SessionIdle)
+	return st.PutDeviceSessions(ctx, id, x.sessions)
 }
 
 func decodeNonce(b64 string) ([]byte, error) {

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/caddy-mdm/caddy-mdm/internal/certauth"
+	"github.com/caddy-mdm/caddy-mdm/internal/events"
 	"github.com/caddy-mdm/caddy-mdm/internal/quote"
+	"github.com/caddy-mdm/caddy-mdm/internal/randtext"
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
 	"github.com/caddy-mdm/caddy-mdm/internal/syncml"
 	"github.com/caddy-mdm/caddy-mdm/internal/xmltree"
@@ -40,13 +42,26 @@ type Server struct {
 	Now         func() time.Time
 	Rand        io.Reader
 
+	// NodeID names this node in the sessions it serves (random at Validate
+	// when empty); see takeover.go.
+	NodeID string
+	// SessionTakeover is how long a session served by another live node
+	// keeps its commands in flight after its latest message (default
+	// DefaultSessionTakeover).
+	SessionTakeover time.Duration
+
 	// ParseGate, when set, bounds the messages parsed at once.
 	ParseGate xmltree.Gate
 	// Recorder, when set, keeps the device's exchanges (its trace).
 	Recorder Recorder
+	// Events, when set, is told of each message answered and of the
+	// commands it changed (metrics).
+	Events events.Observer
+	// UserTokens, when set, verifies the Entra user token of Alert 1224
+	// (aaduser.go); nil without Entra ID.
+	UserTokens UserTokenVerifier
 
-	tokens *sessionTokens
-	idle   idleSessions
+	idle idleSessions
 }
 
 // DefaultMaxObjectSize bounds a large object received from a device.
@@ -81,7 +96,16 @@ func (s *Server) Validate() error {
 	if s.SessionIdle <= 0 {
 		s.SessionIdle = DefaultSessionIdle
 	}
-	s.tokens = newSessionTokens()
+	if s.SessionTakeover <= 0 {
+		s.SessionTakeover = DefaultSessionTakeover
+	}
+	if s.NodeID == "" {
+		id, err := randtext.Secret(s.Rand, 9)
+		if err != nil {
+			return err
+		}
+		s.NodeID = "node-" + id
+	}
 	return nil
 }
 
@@ -133,6 +157,10 @@ type Report struct {
 	// traced (trace.SyncML): sensitive commands in the reply, Results
 	// answering them in the device's message.
 	Sensitive SensitiveCmdIDs
+	// AuthFailure classifies a refused credential (events.Reason...);
+	// empty when the message was authenticated, or only got the challenge
+	// that opens every digest session.
+	AuthFailure string
 }
 
 // RequestError is a message that cannot be answered in SyncML: the HTTP
@@ -148,7 +176,8 @@ func (e *RequestError) Error() string { return e.Msg }
 
 // Handle processes one device message. Messages of one device are
 // serialized; those of different devices run in parallel.
-func (s *Server) Handle(ctx context.Context, req Request) (*Reply, error) {
+func (s *Server) Handle(ctx context.Context, req Request) (reply *Reply, err error) {
+	defer s.observe(time.Now(), &reply, &err)
 	if err := SyncMLLimits.Check(req.Body); err != nil {
 		return nil, &RequestError{Status: 413, Msg: "message too complex", Cause: err}
 	}
@@ -182,9 +211,13 @@ func (s *Server) Handle(ctx context.Context, req Request) (*Reply, error) {
 		return x.refuse(syncml.StatusBadRequest, nil, "duplicate CmdID "+dup), nil
 	}
 
-	unlock := s.Store.LockDevice(deviceID)
+	unlock, err := s.Store.LockDeviceCtx(ctx, deviceID)
+	if err != nil {
+		return nil, err
+	}
 	defer unlock()
 	if x.dev, err = s.Store.Device(ctx, deviceID); errors.Is(err, store.ErrNotFound) {
+		x.report.AuthFailure = events.ReasonDeviceState
 		return x.refuse(syncml.StatusForbidden, nil, "unknown device"), nil
 	} else if err != nil {
 		return nil, err
@@ -204,6 +237,7 @@ func (s *Server) Handle(ctx context.Context, req Request) (*Reply, error) {
 				return nil, err
 			}
 		}
+		x.report.AuthFailure = auth.failure
 		return x.refuse(auth.status, auth.chal, auth.reason), nil
 	}
 	x.report.Auth = auth.method
@@ -214,13 +248,18 @@ func (s *Server) Handle(ctx context.Context, req Request) (*Reply, error) {
 		return nil, err
 	}
 	x.apply()
+	if err := x.reconcile(ctx); err != nil {
+		return nil, err
+	}
 	body := x.reply()
 	if err := x.save(ctx); err != nil {
 		return nil, err
 	}
-	if x.respToken != "" && x.sessionEnds() {
-		s.tokens.end(deviceID)
+	s.commandsChanged(x)
+	if err := x.saveFleet(ctx); err != nil {
+		return nil, err
 	}
+	s.profilesChanged(x)
 	if s.Recorder != nil {
 		// Only here, authenticated and under the device lock: a stranger's
 		// message neither creates storage nor pushes real exchanges out,

@@ -3,11 +3,12 @@ package omadm
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"io"
-	"sync"
 	"time"
 
 	"github.com/caddy-mdm/caddy-mdm/internal/randtext"
+	"github.com/caddy-mdm/caddy-mdm/internal/store"
 )
 
 // A digest-authenticated session is bound to a secret the server hands only
@@ -15,8 +16,14 @@ import (
 // RespURI of every reply (OMA DM 1.2: the client sends its next message of
 // the session to the RespURI of the last reply). A message of that session
 // without the token is not the device's, whatever DeviceID and SessionID it
-// names. Tokens live in memory only, so no session outlives a restart; they
-// expire after an idle time and end with the session.
+// names.
+//
+// Only the token's SHA-256 is kept, in the session's stored state
+// (store.Session.TokenHash), so the next message of the session may reach
+// any node of a cluster: the node checks it under the device lock, against
+// state every node reads. The hash opens nothing by itself (192 random
+// bits), so storage readers learn no usable secret. The token expires after
+// SessionIdle without a message and when the session ends.
 
 // SessionTokenParam is the query parameter of the RespURI that carries the
 // session token.
@@ -26,84 +33,32 @@ const SessionTokenParam = "dmsession"
 // messages of the device.
 const DefaultSessionIdle = 2 * time.Minute
 
-// maxSessionTokens bounds the open digest sessions kept; past it the
-// session idle longest is dropped (its device authenticates again).
-const maxSessionTokens = 100000
-
-type sessionToken struct {
-	sessionID string
-	hash      [sha256.Size]byte
-	expires   time.Time
-}
-
-// sessionTokens holds the open digest sessions: DeviceID → token.
-type sessionTokens struct {
-	mu   sync.Mutex
-	open map[string]sessionToken
-	max  int
-}
-
-func newSessionTokens() *sessionTokens {
-	return &sessionTokens{open: map[string]sessionToken{}, max: maxSessionTokens}
-}
-
-// issue opens (or reopens) the session of a device and returns its token.
-func (t *sessionTokens) issue(rand io.Reader, deviceID, sessionID string, expires time.Time) (string, error) {
+// issueToken returns a fresh session token and binds sess to it until
+// expires.
+func issueToken(rand io.Reader, sess *store.Session, expires time.Time) (string, error) {
 	token, err := randtext.Secret(rand, 24)
 	if err != nil {
 		return "", err
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if _, ok := t.open[deviceID]; !ok && len(t.open) >= t.max {
-		t.evict(expires)
-	}
-	t.open[deviceID] = sessionToken{sessionID: sessionID, hash: sha256.Sum256([]byte(token)), expires: expires}
+	h := sha256.Sum256([]byte(token))
+	sess.TokenHash, sess.TokenExpires = hex.EncodeToString(h[:]), expires
 	return token, nil
 }
 
-// evict drops expired sessions, and the oldest one if none had expired.
-// It runs only when the table is full.
-func (t *sessionTokens) evict(now time.Time) {
-	oldest, oldestAt := "", time.Time{}
-	for id, s := range t.open {
-		if !now.Before(s.expires) {
-			delete(t.open, id)
-			continue
-		}
-		if oldest == "" || s.expires.Before(oldestAt) {
-			oldest, oldestAt = id, s.expires
-		}
-	}
-	if len(t.open) >= t.max && oldest != "" {
-		delete(t.open, oldest)
-	}
-}
-
-// check reports whether token opens the device's current session at now,
-// and if so extends it until expires.
-func (t *sessionTokens) check(deviceID, sessionID, token string, now, expires time.Time) bool {
-	if token == "" {
+// checkToken reports whether token opens sess at now, and if so extends it
+// until expires.
+func checkToken(sess *store.Session, token string, now, expires time.Time) bool {
+	if token == "" || sess == nil || sess.TokenHash == "" || sess.Ended || !now.Before(sess.TokenExpires) {
 		return false
 	}
 	h := sha256.Sum256([]byte(token))
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	s, ok := t.open[deviceID]
-	if !ok || s.sessionID != sessionID || !now.Before(s.expires) {
+	want, err := hex.DecodeString(sess.TokenHash)
+	if err != nil || subtle.ConstantTimeCompare(h[:], want) != 1 {
 		return false
 	}
-	if subtle.ConstantTimeCompare(h[:], s.hash[:]) != 1 {
-		return false
-	}
-	s.expires = expires
-	t.open[deviceID] = s
+	sess.TokenExpires = expires
 	return true
 }
 
-// end closes the device's session: its token opens nothing any more.
-func (t *sessionTokens) end(deviceID string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	delete(t.open, deviceID)
-}
+// endToken closes the digest session: its token opens nothing any more.
+func endToken(sess *store.Session) { sess.TokenHash, sess.TokenExpires = "", time.Time{} }

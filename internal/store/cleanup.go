@@ -5,17 +5,20 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/caddyserver/certmagic"
 )
 
 // Caddy's file storage writes a key to a temporary file in the key's
-// directory and renames it into place, so a process killed mid-write
-// leaves that temporary file behind (never a half-written key). Every key
-// of this store ends in .json, and readers only ever read such keys; what
-// else lies in the mdm/ tree is such a leftover.
+// directory (os.CreateTemp with no pattern: a name of decimal digits only)
+// and renames it into place, so a process killed mid-write leaves that
+// temporary file behind (never a half-written key).
+//
+// Only the directories whose keys all end in .json are swept: the index,
+// label, profile-status and token keys have no extension, and a device ID
+// made of digits would look like a temporary file there.
+var leftoverDirs = []string{devicesPrefix, "mdm/certificates", "mdm/hardware", "mdm/nodes"}
 
 // RemoveLeftovers deletes the temporary files a killed process left in the
 // store's part of a file storage, if older than minAge (a younger one may
@@ -27,30 +30,48 @@ func (s *Store) RemoveLeftovers(ctx context.Context, minAge time.Duration) (int,
 	if !ok {
 		return 0, nil
 	}
-	root := fsys.Filename("mdm")
 	cutoff := time.Now().Add(-minAge)
 	removed := 0
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if os.IsNotExist(err) {
+	for _, dir := range leftoverDirs {
+		err := filepath.WalkDir(fsys.Filename(dir), func(path string, d fs.DirEntry, err error) error {
+			if err != nil {
+				if os.IsNotExist(err) {
+					return nil
+				}
+				return err
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if d.IsDir() || !d.Type().IsRegular() || !temporaryName(d.Name()) {
 				return nil
 			}
-			return err
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if d.IsDir() || strings.HasSuffix(d.Name(), ".json") || !d.Type().IsRegular() {
+			info, err := d.Info()
+			if err != nil || info.ModTime().After(cutoff) {
+				return nil
+			}
+			if err := os.Remove(path); err == nil {
+				removed++
+			}
 			return nil
+		})
+		if err != nil {
+			return removed, err
 		}
-		info, err := d.Info()
-		if err != nil || info.ModTime().After(cutoff) {
-			return nil
+	}
+	return removed, nil
+}
+
+// temporaryName reports whether a file name is one os.CreateTemp gives
+// with no pattern: decimal digits only.
+func temporaryName(name string) bool {
+	if name == "" || len(name) > 20 {
+		return false
+	}
+	for _, c := range name {
+		if c < '0' || c > '9' {
+			return false
 		}
-		if err := os.Remove(path); err == nil {
-			removed++
-		}
-		return nil
-	})
-	return removed, err
+	}
+	return true
 }

@@ -19,6 +19,10 @@ type Device struct {
 	WindowsPhone8 bool `json:"windows_phone8,omitempty"`
 	// User is the authenticated identity that enrolled the device.
 	User string `json:"user"`
+	// EntraTenantID and EntraObjectID are, for an Entra ID enrollment, the
+	// tenant (tid) and the user's object ID (oid) of the access token.
+	EntraTenantID string `json:"entra_tenant_id,omitempty"`
+	EntraObjectID string `json:"entra_object_id,omitempty"`
 	// AuthPolicy is how that identity was proven.
 	AuthPolicy AuthPolicy  `json:"auth_policy"`
 	State      DeviceState `json:"state"`
@@ -32,6 +36,11 @@ type Device struct {
 	// authenticating until the device has used the new one.
 	PreviousCertificate *Certificate  `json:"previous_certificate,omitempty"`
 	Digest              DigestSecrets `json:"digest"`
+
+	// indexed is the state the device index holds the record under, as
+	// read from storage ("" for a record built in memory): PutDevice
+	// touches the index only when the state changed.
+	indexed DeviceState
 }
 
 // EnrollmentType is what enrolled (MS-MDE2 AdditionalContext

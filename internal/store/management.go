@@ -156,8 +156,8 @@ type Session struct {
 	// LastMsgID is the device's latest message ID in this session.
 	LastMsgID string `json:"last_msg_id"`
 	// Authenticated is how the session's last message was authenticated,
-	// for display: it authenticates nothing (a digest session is bound to a
-	// token held in memory only).
+	// for display: it authenticates nothing (a digest session is bound to
+	// TokenHash).
 	Authenticated AuthMethod `json:"authenticated,omitempty"`
 	// Sent maps where the server put each command (its message and CmdID)
 	// to the command, so the device's Status and Results find it.
@@ -169,6 +169,18 @@ type Session struct {
 	Outgoing *Chunking `json:"outgoing,omitempty"`
 	// Incoming is a large object being received from the device.
 	Incoming *Incoming `json:"incoming,omitempty"`
+	// EntraUser is the Entra ID user signed in on the device, from a
+	// verified Alert 1224 AADUserToken of this session (never the token).
+	EntraUser string `json:"entra_user,omitempty"`
+	// Node is the cluster node that served the session's latest message.
+	Node string `json:"node,omitempty"`
+	// Ended is set once the server's reply closed the session.
+	Ended bool `json:"ended,omitempty"`
+	// TokenHash is the hex SHA-256 of the token that continues a digest
+	// session (never the token itself), valid until TokenExpires: any node
+	// can check it, as the token lives nowhere but on the device.
+	TokenHash    string    `json:"token_hash,omitempty"`
+	TokenExpires time.Time `json:"token_expires,omitzero"`
 }
 
 // SentKey is where a command went: the server message's MsgID and the
@@ -292,7 +304,7 @@ func (s *Store) listSorted(ctx context.Context, dir string) ([]string, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, unavailable(err)
 	}
 	out := keys[:0]
 	for _, k := range keys {
@@ -320,68 +332,4 @@ func (s *Store) FinishedCommands(ctx context.Context, deviceID string) ([]*Comma
 		}
 	}
 	return out, nil
-}
-
-// Session returns the device's stored session, or nil if none.
-func (s *Store) Session(ctx context.Context, id string) (*Session, error) {
-	sess := &Session{}
-	found, err := s.loadJSON(ctx, sessionKey(id), sess)
-	if err != nil || !found {
-		return nil, err
-	}
-	return sess, nil
-}
-
-// PutSession writes the device's session.
-func (s *Store) PutSession(ctx context.Context, id string, sess *Session) error {
-	return s.storeJSON(ctx, sessionKey(id), sess)
-}
-
-// MaxListLimit bounds one page of ListDevices.
-const MaxListLimit = 1000
-
-// ListDevices returns up to limit devices whose ID sorts after `after`,
-// optionally only those in one state, and the cursor of the next page ("" at
-// the end). It reads the device directory, so its cost grows with the fleet;
-// pages keep each call bounded in what it loads.
-func (s *Store) ListDevices(ctx context.Context, state DeviceState, after string, limit int) ([]*Device, string, error) {
-	if limit <= 0 || limit > MaxListLimit {
-		limit = MaxListLimit
-	}
-	keys, err := s.storage.List(ctx, devicesPrefix, false)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, "", nil
-	}
-	if err != nil {
-		return nil, "", err
-	}
-	ids := make([]string, 0, len(keys))
-	for _, k := range keys {
-		id := k[strings.LastIndexByte(k, '/')+1:]
-		if ValidDeviceID(id) && id > after {
-			ids = append(ids, id)
-		}
-	}
-	sort.Strings(ids)
-	var out []*Device
-	for i, id := range ids {
-		d, err := s.Device(ctx, id)
-		if errors.Is(err, ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, "", err
-		}
-		if state != "" && d.State != state {
-			continue
-		}
-		out = append(out, d)
-		if len(out) == limit {
-			if i < len(ids)-1 {
-				return out, id, nil
-			}
-			break
-		}
-	}
-	return out, "", nil
 }

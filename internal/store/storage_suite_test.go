@@ -11,13 +11,15 @@ import (
 	"github.com/caddyserver/certmagic"
 )
 
-// storages runs a case against the in-memory storage and file storage:
-// both must give the store the same behaviour.
+// storages runs a case against the in-memory storage, file storage and
+// Redis (caddy-storage-redis over a redis-server the test starts, see
+// storage_redis_test.go): all must give the store the same behaviour.
 func storages(t *testing.T, run func(t *testing.T, s *Store, raw certmagic.Storage)) {
 	t.Helper()
 	for name, mk := range map[string]func(t *testing.T) certmagic.Storage{
 		"memory": func(*testing.T) certmagic.Storage { return NewMemory() },
 		"file":   func(t *testing.T) certmagic.Storage { return &certmagic.FileStorage{Path: t.TempDir()} },
+		"redis":  redisStorage,
 	} {
 		t.Run(name, func(t *testing.T) {
 			raw := mk(t)

@@ -17,11 +17,21 @@ var ErrNotFound = errors.New("device not found")
 type Store struct {
 	storage certmagic.Storage
 	locks   deviceLocks
+	// distributed: device locks also take the storage's Lock (see locks.go).
+	distributed bool
+	// counter counts index keys without listing them, when the storage can.
+	counter KeyCounter
 }
 
-// New returns a store over s.
+// New returns a store over s. Device locks span every node sharing s unless
+// s is Caddy's file system storage (see SetDistributedLocks); a storage
+// that also implements KeyCounter counts devices by state without listing
+// them.
 func New(s certmagic.Storage) *Store {
-	return &Store{storage: s, locks: deviceLocks{held: map[string]*deviceLock{}}}
+	_, file := s.(*certmagic.FileStorage)
+	st := &Store{storage: s, locks: deviceLocks{held: map[string]*deviceLock{}}, distributed: !file}
+	st.counter, _ = s.(KeyCounter)
+	return st
 }
 
 // maxDeviceID bounds device IDs; Windows sends 32 hex digits, Windows Phone
@@ -56,7 +66,7 @@ func (s *Store) PutDevice(ctx context.Context, d *Device) error {
 	if !ValidDeviceID(d.DeviceID) {
 		return fmt.Errorf("invalid device ID %q", d.DeviceID)
 	}
-	return s.storeJSON(ctx, deviceKey(d.DeviceID), d)
+	return s.putDeviceIndexed(ctx, d)
 }
 
 // Device reads one device record.
@@ -72,6 +82,7 @@ func (s *Store) Device(ctx context.Context, id string) (*Device, error) {
 	if !found {
 		return nil, ErrNotFound
 	}
+	d.indexed = d.State
 	return &d, nil
 }
 
@@ -82,7 +93,7 @@ func (s *Store) loadJSON(ctx context.Context, key string, v any) (found bool, er
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("loading %s: %w", key, err)
+		return false, fmt.Errorf("loading %s: %w", key, unavailable(err))
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return false, fmt.Errorf("corrupt %s: %w", key, err)
@@ -90,14 +101,16 @@ func (s *Store) loadJSON(ctx context.Context, key string, v any) (found bool, er
 	return true, nil
 }
 
+func jsonBytes(v any) ([]byte, error) { return json.Marshal(v) }
+
 // storeJSON writes v under key in one atomic store.
 func (s *Store) storeJSON(ctx context.Context, key string, v any) error {
-	b, err := json.Marshal(v)
+	b, err := jsonBytes(v)
 	if err != nil {
 		return err
 	}
 	if err := s.storage.Store(ctx, key, b); err != nil {
-		return fmt.Errorf("storing %s: %w", key, err)
+		return fmt.Errorf("storing %s: %w", key, unavailable(err))
 	}
 	return nil
 }

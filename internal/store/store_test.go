@@ -166,3 +166,45 @@ func TestSentKeyJSON(t *testing.T) {
 		t.Error("a key without MsgID:CmdID accepted")
 	}
 }
+
+// The keys without an extension (the device index, labels, profile status
+// markers, secrets) are not leftovers, however old, even where a device ID
+// is made of digits.
+func TestRemoveLeftoversKeepsKeysWithoutExtension(t *testing.T) {
+	dir := t.TempDir()
+	s := New(&certmagic.FileStorage{Path: dir})
+	ctx := context.Background()
+	d := &Device{DeviceID: "1234567890", State: StateEnrolled}
+	if err := s.PutDevice(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.IndexLabel(ctx, "finance", d.DeviceID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Secret(ctx, "console"); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	past := time.Now().Add(-time.Hour)
+	err := filepath.WalkDir(filepath.Join(dir, "mdm"), func(path string, e os.DirEntry, err error) error {
+		if err == nil && !e.IsDir() {
+			keys = append(keys, path)
+			err = os.Chtimes(path, past, past)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.RemoveLeftovers(ctx, time.Minute); n != 0 || err != nil {
+		t.Fatalf("RemoveLeftovers = %d, %v; want nothing removed", n, err)
+	}
+	for _, k := range keys {
+		if _, err := os.Stat(k); err != nil {
+			t.Errorf("%s was removed", k)
+		}
+	}
+	if counts, err := s.DeviceStateCounts(ctx); err != nil || counts[StateEnrolled] != 1 {
+		t.Errorf("the index after the sweep: %v, %v", counts, err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/caddy-mdm/caddy-mdm/internal/capture"
@@ -37,6 +38,11 @@ func FuzzParse(f *testing.F) {
 			t.Skip()
 		}
 		m, err := Parse(data)
+		// The fast path reads what the etree reading reads, or leaves it.
+		tm, terr := parseTree(data)
+		if (err == nil) != (terr == nil) || (err != nil && err.Error() != terr.Error()) || !reflect.DeepEqual(m, tm) {
+			t.Fatalf("Parse and parseTree differ:\n%#v %v\n%#v %v", m, err, tm, terr)
+		}
 		if err != nil {
 			if m != nil {
 				t.Fatalf("both a message and an error: %v", err)
@@ -56,6 +62,14 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("a container's field element was read as a nested command")
 		}
 		out := Marshal(m)
+		if ref := marshalTree(m); !bytes.Equal(out, ref) && !leadingColon(m.Commands) {
+			t.Fatalf("Marshal and the etree writer differ:\n%s\n%s", out, ref)
+		}
+		for _, c := range m.Commands {
+			if Size(c) != sizeTree(c) && !leadingColon([]*Command{c}) {
+				t.Fatalf("Size %d, etree size %d", Size(c), sizeTree(c))
+			}
+		}
 		m2, err := Parse(out)
 		if err != nil {
 			t.Fatalf("Marshal wrote a message Parse refuses: %v\n%s", err, out)
@@ -120,4 +134,15 @@ func countCommands(cs []*Command) int {
 		n += countCommands(c.Children)
 	}
 	return n
+}
+
+// leadingColon reports a command named ":..." (read from "<:>"), which the
+// etree writer wrote as an unreadable "<>" and Marshal writes as read.
+func leadingColon(cs []*Command) bool {
+	for _, c := range cs {
+		if strings.HasPrefix(c.Name, ":") || leadingColon(c.Children) {
+			return true
+		}
+	}
+	return false
 }

@@ -24,6 +24,15 @@ var ErrMalformed = errors.New("malformed SyncML message")
 // root's namespace must be SYNCML:SYNCML1.2 (compared without case, as the
 // DTD name is case-insensitive).
 func Parse(data []byte) (*Message, error) {
+	if m, ok := parseFast(bytes.TrimSpace(data)); ok {
+		return m, nil
+	}
+	return parseTree(data)
+}
+
+// parseTree is Parse over an etree document: the reference reading, used
+// for whatever parseFast leaves to it (every error included).
+func parseTree(data []byte) (*Message, error) {
 	doc := etree.NewDocument()
 	if err := doc.ReadFromBytes(bytes.TrimSpace(data)); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)

@@ -291,10 +291,17 @@ func secretParm(e *etree.Element) bool {
 }
 
 // secretItem reports whether a SyncML Item's Target or Source LocURI names
-// a secret node.
+// a secret node, or its Meta Type is a credential (the Entra user token of
+// Alert 1224, com.microsoft/MDM/AADUserToken).
 func secretItem(item *etree.Element) bool {
 	for _, c := range item.ChildElements() {
 		switch strings.ToLower(localName(c.Tag)) {
+		case "meta":
+			for _, m := range c.ChildElements() {
+				if strings.EqualFold(localName(m.Tag), "Type") && strings.EqualFold(strings.TrimSpace(m.Text()), aadUserTokenType) {
+					return true
+				}
+			}
 		case "target", "source":
 			for _, u := range c.ChildElements() {
 				if strings.EqualFold(localName(u.Tag), "LocURI") && SecretURI(u.Text()) {
@@ -305,6 +312,9 @@ func secretItem(item *etree.Element) bool {
 	}
 	return false
 }
+
+// aadUserTokenType is the Meta Type of a user token item (omadm.AADUserTokenType).
+const aadUserTokenType = "com.microsoft/MDM/AADUserToken"
 
 // wipe replaces everything inside e (text, CDATA, elements, comments) with
 // REDACTED; an empty element stays empty.

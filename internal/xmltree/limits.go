@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"unsafe"
 )
 
 // Limits bound what building a tree from a document may cost. A tree costs
@@ -27,6 +28,14 @@ var ErrLimit = errors.New("document exceeds the parse limits")
 // its concern: it returns nil for them and leaves the report to the parser,
 // which says more.
 func (l Limits) Check(data []byte) error {
+	if err, ok := l.checkFast(data); ok {
+		return err
+	}
+	return l.checkDecoder(data)
+}
+
+// checkDecoder is Check with encoding/xml's tokenizer (the reference).
+func (l Limits) checkDecoder(data []byte) error {
 	d := xml.NewDecoder(bytes.NewReader(data))
 	d.Strict = false
 	nodes, depth := 0, 0
@@ -54,4 +63,43 @@ func (l Limits) Check(data []byte) error {
 			return fmt.Errorf("%w: more than %d elements, attributes and text nodes", ErrLimit, l.MaxNodes)
 		}
 	}
+}
+
+// checkFast counts as Check does, without allocating, for documents Scan
+// reads (what devices send); ok is false when it cannot tell, and Check
+// then scans with encoding/xml. Scan reports the tokens RawToken would, in
+// the same order, so the two agree on the count and on which bound is
+// passed first.
+func (l Limits) checkFast(data []byte) (err error, ok bool) {
+	if len(data) == 0 {
+		return nil, false
+	}
+	// Scan only reads s during this call and keeps nothing of it.
+	s := unsafe.String(&data[0], len(data))
+	nodes, depth := 0, 0
+	done := Scan(s, func(ev Event, _, _ string) bool {
+		switch ev {
+		case StartEvent:
+			nodes++
+			depth++
+			if l.MaxDepth > 0 && depth > l.MaxDepth {
+				err = fmt.Errorf("%w: elements nested deeper than %d", ErrLimit, l.MaxDepth)
+				return false
+			}
+		case EndEvent:
+			depth--
+			return true
+		default:
+			nodes++
+		}
+		if l.MaxNodes > 0 && nodes > l.MaxNodes {
+			err = fmt.Errorf("%w: more than %d elements, attributes and text nodes", ErrLimit, l.MaxNodes)
+			return false
+		}
+		return true
+	})
+	if err != nil {
+		return err, true
+	}
+	return nil, done
 }

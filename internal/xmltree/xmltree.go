@@ -15,8 +15,9 @@ func Child(e *etree.Element, local string) *etree.Element {
 	if e == nil {
 		return nil
 	}
-	for _, c := range e.ChildElements() {
-		if c.Tag == local {
+	// e.Child directly: ChildElements would allocate a slice per call.
+	for _, t := range e.Child {
+		if c, ok := t.(*etree.Element); ok && c.Tag == local {
 			return c
 		}
 	}
@@ -29,8 +30,8 @@ func Children(e *etree.Element, local string) []*etree.Element {
 		return nil
 	}
 	var out []*etree.Element
-	for _, c := range e.ChildElements() {
-		if c.Tag == local {
+	for _, t := range e.Child {
+		if c, ok := t.(*etree.Element); ok && c.Tag == local {
 			out = append(out, c)
 		}
 	}
@@ -55,8 +56,8 @@ func tooDeep(e *etree.Element, d, max int) bool {
 	if d > max {
 		return true
 	}
-	for _, c := range e.ChildElements() {
-		if tooDeep(c, d+1, max) {
+	for _, t := range e.Child {
+		if c, ok := t.(*etree.Element); ok && tooDeep(c, d+1, max) {
 			return true
 		}
 	}

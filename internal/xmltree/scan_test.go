@@ -1,0 +1,110 @@
+package xmltree
+
+import (
+	"bytes"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestCheckFastAgrees checks that the allocation-free count reaches the
+// verdict encoding/xml's does, on real device messages, their mutations
+// and shapes chosen to cross each bound.
+func TestCheckFastAgrees(t *testing.T) {
+	docs := []string{
+		`<a><b x="1" y='2'>t&amp;u</b><c/></a>`,
+		`<?xml version="1.0" encoding="UTF-8"?><a> <b/> </a>`,
+		"  <a>\n<b>1</b>\n</a>  ",
+		"<a>" + strings.Repeat("<b/>", 60) + "</a>",
+		"<a" + strings.Repeat(` x="1"`, 2) + ">" + strings.Repeat("<b>t</b>", 30) + "</a>",
+		strings.Repeat("<a>", 6) + strings.Repeat("</a>", 6),
+		strings.Repeat("<a>", 70) + strings.Repeat("</a>", 70),
+		`<a><!-- c --><b/></a>`, `<a><![CDATA[x]]></a>`, `<a><b></a>`, `<a>&nbsp;</a>`,
+	}
+	files, _ := filepath.Glob("../../testdata/windows10-19043/*.xml")
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		docs = append(docs, string(b))
+	}
+	rnd := rand.New(rand.NewSource(1))
+	for _, d := range docs[len(docs)-len(files):] {
+		for range 300 {
+			b := []byte(d)
+			for range 1 + rnd.Intn(3) {
+				b[rnd.Intn(len(b))] = "<>/=\"'& \r\nab!?x"[rnd.Intn(15)]
+			}
+			docs = append(docs, string(b))
+		}
+	}
+	fast := 0
+	for _, l := range []Limits{{MaxNodes: 100, MaxDepth: 5}, {MaxNodes: 50000, MaxDepth: 34}, {MaxNodes: 30}, {MaxDepth: 3}} {
+		for _, d := range docs {
+			got, want := l.Check([]byte(d)), l.checkDecoder([]byte(d))
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("%+v on %q: Check %v, encoding/xml %v", l, d, got, want)
+			}
+			if _, ok := l.checkFast([]byte(d)); ok {
+				fast++
+			}
+		}
+	}
+	if fast == 0 {
+		t.Error("no document took the fast path")
+	}
+}
+
+// TestScanReadsDevices checks that real device messages are in Scan's
+// subset.
+func TestScanReadsDevices(t *testing.T) {
+	files, _ := filepath.Glob("../../testdata/windows10-19043/*syncml*.xml")
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		if !Scan(string(b), func(Event, string, string) bool { return true }) {
+			t.Errorf("%s: not in Scan's subset", f)
+		}
+	}
+}
+
+// FuzzCheck holds the allocation-free count to encoding/xml's verdict on
+// any input, and Scan to never accepting what encoding/xml refuses.
+func FuzzCheck(f *testing.F) {
+	files, _ := filepath.Glob("../../testdata/windows10-19043/*.xml")
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`<?xml version="1.0"?><a x='1'><b>&lt;&#x41;</b><c/></a>`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > 64<<10 {
+			t.Skip()
+		}
+		for _, l := range []Limits{{MaxNodes: 40, MaxDepth: 4}, {MaxNodes: 50000, MaxDepth: 34}} {
+			if got, want := l.Check(data), l.checkDecoder(data); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("%+v: Check %v, encoding/xml %v", l, got, want)
+			}
+		}
+		if Scan(string(data), func(Event, string, string) bool { return true }) {
+			d := xml.NewDecoder(bytes.NewReader(data))
+			for {
+				_, err := d.Token()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatalf("Scan accepted what encoding/xml refuses: %v", err)
+				}
+			}
+		}
+	})
+}
