@@ -15,6 +15,7 @@ import (
 	"github.com/caddy-mdm/caddy-mdm/internal/enroll"
 	"github.com/caddy-mdm/caddy-mdm/internal/fedlogin"
 	"github.com/caddy-mdm/caddy-mdm/internal/fedtoken"
+	"github.com/caddy-mdm/caddy-mdm/internal/store"
 )
 
 // OIDCConfig is the OpenID Connect provider of the federated login page:
@@ -48,6 +49,11 @@ type OIDCConfig struct {
 	// issuer's host.
 	Name string `json:"name,omitempty"`
 }
+
+// federatedTokenSecret names the stored secret (store.Secret) that signs
+// the login page's tokens when no token_secret is configured: every node
+// of a cluster reads the same one.
+const federatedTokenSecret = "federated-tokens"
 
 // federatedState is what the federated policy built at provisioning, for
 // the mdm_login handler.
@@ -97,7 +103,7 @@ func (c *AuthConfig) federatedAuth() (enroll.Authenticator, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		var err error
-		if secret, err = fedtoken.StoredSecret(ctx, c.fed.storage); err != nil {
+		if secret, err = store.New(c.fed.storage).Secret(ctx, federatedTokenSecret); err != nil {
 			return nil, fmt.Errorf("federated token secret: %v", err)
 		}
 	}

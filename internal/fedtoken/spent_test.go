@@ -95,20 +95,3 @@ func TestLedgerSweep(t *testing.T) {
 		t.Error("an expired token's record was kept")
 	}
 }
-
-func TestStoredSecret(t *testing.T) {
-	ctx := context.Background()
-	st := fileStorage(t)
-	a, err := StoredSecret(ctx, st)
-	if err != nil || len(a) < MinSecretLength {
-		t.Fatalf("%d bytes, %v", len(a), err)
-	}
-	b, err := StoredSecret(ctx, st)
-	if err != nil || string(a) != string(b) {
-		t.Fatal("a second node reads another secret")
-	}
-	_ = st.Store(ctx, secretKey, []byte("garbage"))
-	if _, err := StoredSecret(ctx, st); err == nil {
-		t.Error("a damaged secret accepted")
-	}
-}

@@ -17,6 +17,16 @@
 //	mdm/index/state/<state>/<shard>/<DeviceID>  "1": the device index (below)
 //	mdm/index/version.json                      the index covers records stored before it
 //	mdm/nodes/<NodeID>.json                     a cluster node's heartbeat (nodes.go)
+//	mdm/devices/<DeviceID>/labels.json          the device's admin and automatic labels (labels.go)
+//	mdm/devices/<DeviceID>/profiles.json        its state for each profile (profiles_state.go)
+//	mdm/devices/<DeviceID>/actions.json         wipes and reboots asked for it (actions.go)
+//	mdm/labels/<label>/<DeviceID>               "1": the label index, one listing per label
+//	mdm/profiles.json                           every profile's name, version and targets
+//	mdm/profiles/<name>/profile.json            a profile's content (Profile)
+//	mdm/profiles/<name>/status/<version>/<state>/<DeviceID>
+//	                                            "1": counts and lists per state, no record read
+//	mdm/secrets/<name>                          server secrets every node shares (secret.go)
+//	mdm/tokens/spent/<exp>-<sha256(jti)>        spent federated login tokens (internal/fedtoken)
 //
 // Device IDs become key segments, so only IDs that ValidDeviceID accepts are
 // ever stored. Each key is written with one Store call, which the storage
