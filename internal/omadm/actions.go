@@ -46,12 +46,21 @@ func (s *Server) Reboot(ctx context.Context, deviceID string) (*store.Command, e
 }
 
 func (s *Server) action(ctx context.Context, deviceID string, spec store.CommandSpec, purpose string) (*store.Command, error) {
-	cmd, err := s.enqueue(ctx, deviceID, spec, purpose)
+	if err := ValidateSpec(&spec); err != nil {
+		return nil, err
+	}
+	// The command and its history record are written under one hold of
+	// the device lock, so no session answers the command before its
+	// record exists.
+	unlock, err := s.Store.LockDeviceCtx(ctx, deviceID)
 	if err != nil {
 		return nil, err
 	}
-	unlock := s.Store.LockDevice(deviceID)
 	defer unlock()
+	cmd, err := s.enqueueLocked(ctx, deviceID, spec, purpose)
+	if err != nil {
+		return nil, err
+	}
 	h, err := s.Store.DeviceActions(ctx, deviceID)
 	if err != nil {
 		return cmd, err

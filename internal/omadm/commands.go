@@ -178,6 +178,12 @@ func (s *Server) enqueue(ctx context.Context, deviceID string, spec store.Comman
 		return nil, err
 	}
 	defer unlock()
+	return s.enqueueLocked(ctx, deviceID, spec, purpose)
+}
+
+// enqueueLocked is enqueue for a caller that holds the device lock and
+// validated spec.
+func (s *Server) enqueueLocked(ctx context.Context, deviceID string, spec store.CommandSpec, purpose string) (*store.Command, error) {
 	dev, err := s.Store.Device(ctx, deviceID)
 	if err != nil {
 		return nil, err

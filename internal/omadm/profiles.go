@@ -24,6 +24,11 @@ type fleetWork struct {
 	markers        []statusMove
 	actions        *store.DeviceActions
 	actionsDirty   bool
+	// settled are the finished commands already applied to the profile
+	// states and action history: settleFleet runs before the reply (the
+	// device's answers) and after it (commands the reply itself finished,
+	// e.g. too large for the device's MaxObjSize).
+	settled map[string]bool
 }
 
 // statusMove moves a device's status marker of a profile.
@@ -87,6 +92,13 @@ func (x *exchange) move(name string, before *store.ProfileState, after *store.Pr
 // settleFleet records the device's answers to profile and action commands.
 func (x *exchange) settleFleet(ctx context.Context) error {
 	for _, cmd := range x.finished {
+		if x.fleet.settled[cmd.ID] {
+			continue
+		}
+		if x.fleet.settled == nil {
+			x.fleet.settled = map[string]bool{}
+		}
+		x.fleet.settled[cmd.ID] = true
 		if isAction(cmd.Purpose) {
 			if err := x.settleAction(ctx, cmd); err != nil {
 				return err
@@ -222,6 +234,11 @@ func (x *exchange) act(ctx context.Context, a profile.Action) error {
 		before = &b
 	}
 	switch a.Kind {
+	case profile.ActLost:
+		if !profile.SettleLost(old, x.now) {
+			return nil
+		}
+		x.report.Notes = append(x.report.Notes, "profile "+a.Profile+": "+profile.Describe(old))
 	case profile.ActForget:
 		delete(states, a.Profile)
 		x.fleet.statesDirty = true
@@ -238,6 +255,11 @@ func (x *exchange) act(ctx context.Context, a profile.Action) error {
 			x.report.Notes = append(x.report.Notes, "profile "+a.Profile+" waits: the device's queue is full")
 			return nil
 		}
+		for _, uri := range a.LocURIs {
+			if _, err := x.queueCommand(store.CommandSpec{Verb: syncml.CmdDelete, Items: []store.ItemSpec{{Target: uri}}}, profile.PurposeCleanup+a.Profile); err != nil {
+				return err
+			}
+		}
 		vars := profile.VarsOf(x.dev)
 		next := &store.ProfileState{Version: p.Version, State: store.ProfileSent, Attempts: 1,
 			Fingerprint: profile.Fingerprint(x.dev), Updated: x.now}
@@ -250,7 +272,6 @@ func (x *exchange) act(ctx context.Context, a profile.Action) error {
 		for _, spec := range vars.Commands(p.Commands) {
 			if err := ValidateSpec(&spec); err != nil {
 				next.State, next.Failures = store.ProfileFailed, []string{"not delivered: " + err.Error()}
-				next.Commands = nil
 				break
 			}
 			c, err := x.queueCommand(spec, profile.PurposeDeliver+a.Profile)

@@ -273,3 +273,62 @@ func TestProfileDrift(t *testing.T) {
 		t.Errorf("read back again: %+v", sentCommands(m))
 	}
 }
+
+// A profile command the reply itself finishes (larger than the device's
+// MaxObjSize) settles the profile: failed with 413, retried as
+// configured, then left failed, not "sent" forever.
+func TestProfileFinishedByTheReplySettles(t *testing.T) {
+	h := newHarness(t, AuthEither, store.NewMemory())
+	h.enroll(deviceA)
+	ctx := context.Background()
+	svc := &profile.Service{Store: h.srv.Store}
+	one := 1
+	big := profileXML("./Device/Vendor/MSFT/A", strings.Repeat("7", 3000))
+	if _, _, err := svc.Put(ctx, "big", profile.PutRequest{SyncML: big, All: true, Retries: &one}); err != nil {
+		t.Fatal(err)
+	}
+	const small = `<Meta><MaxObjSize xmlns="syncml:metinf">1000</MaxObjSize></Meta>`
+	for i, want := range []int{1, 2, 2} {
+		sid := strconv.Itoa(i + 1)
+		_, m := h.send(deviceA, msg(deviceA, sid, 1, small, pkg1, true))
+		if n := len(sentCommands(m)); n != 0 {
+			t.Fatalf("session %d sent %d commands over MaxObjSize", i+1, n)
+		}
+		dp, _ := h.srv.Store.DeviceProfiles(ctx, deviceA)
+		st := dp.Profiles["big"]
+		if st == nil || st.State != store.ProfileFailed || st.Attempts != want || !strings.Contains(strings.Join(st.Failures, ";"), "413") {
+			t.Fatalf("session %d: %+v, want failed with 413 after %d deliveries", i+1, st, want)
+		}
+	}
+}
+
+// A profile one of whose commands is refused once the device's values are
+// filled in (here: too large) is failed whole: none of its commands goes
+// out, not even those queued before the refused one.
+func TestProfileRefusedAfterSubstitutionSendsNothing(t *testing.T) {
+	h := newHarness(t, AuthEither, store.NewMemory())
+	h.enroll(deviceA)
+	ctx := context.Background()
+	dev, err := h.srv.Store.Device(ctx, deviceA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev.DeviceName = strings.Repeat("n", 400)
+	if err := h.srv.Store.PutDevice(ctx, dev); err != nil {
+		t.Fatal(err)
+	}
+	svc := &profile.Service{Store: h.srv.Store}
+	huge := strings.Replace(profileXML("./Device/Vendor/MSFT/B", strings.Repeat("{{.DeviceName}}", 12000)), ">int<", ">chr<", 1)
+	huge = strings.Replace(huge, "<CmdID>1</CmdID>", "<CmdID>2</CmdID>", 1)
+	if _, _, err := svc.Put(ctx, "p", profile.PutRequest{SyncML: profileXML("./Device/Vendor/MSFT/A", "1") + huge, All: true, Retries: new(int)}); err != nil {
+		t.Fatal(err)
+	}
+	_, m := h.send(deviceA, msg(deviceA, "1", 1, "", pkg1, true))
+	if s := sentCommands(m); len(s) != 0 {
+		t.Fatalf("sent %d commands of a refused profile: %+v", len(s), s[0].Items)
+	}
+	dp, _ := h.srv.Store.DeviceProfiles(ctx, deviceA)
+	if st := dp.Profiles["p"]; st == nil || st.State != store.ProfileFailed || !strings.Contains(strings.Join(st.Failures, ";"), "not delivered") {
+		t.Fatalf("state: %+v", st)
+	}
+}

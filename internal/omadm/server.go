@@ -252,11 +252,21 @@ func (s *Server) Handle(ctx context.Context, req Request) (reply *Reply, err err
 		return nil, err
 	}
 	body := x.reply()
-	if err := x.save(ctx); err != nil {
+	// Commands the reply finished itself (too large for the device, an
+	// unenroll) settle their profiles too.
+	if err := x.settleFleet(ctx); err != nil {
+		return nil, err
+	}
+	// The decision is made and the reply built: write it whole even if
+	// the device hangs up now, so that a disconnect never leaves an
+	// acknowledged command queued or profile states behind the queue.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), saveTimeout)
+	defer cancel()
+	if err := x.save(wctx); err != nil {
 		return nil, err
 	}
 	s.commandsChanged(x)
-	if err := x.saveFleet(ctx); err != nil {
+	if err := x.saveFleet(wctx); err != nil {
 		return nil, err
 	}
 	s.profilesChanged(x)
@@ -270,6 +280,9 @@ func (s *Server) Handle(ctx context.Context, req Request) (reply *Reply, err err
 	}
 	return &Reply{Body: body, Report: x.report}, nil
 }
+
+// saveTimeout bounds the writes of one message once its reply is built.
+const saveTimeout = 30 * time.Second
 
 // SyncMLLimits bound what parsing a device message may cost before its
 // tree is built: a real message holds a few hundred nodes, a large Results

@@ -462,3 +462,54 @@ func TestSensitiveProfiles(t *testing.T) {
 		t.Error("plain profile redacted")
 	}
 }
+
+// A delivery (or removal) some of whose commands will never be answered
+// (an admin canceled one, or it was lost) is settled as failed by ActLost
+// instead of staying "sent" forever.
+func TestLostCommandsSettle(t *testing.T) {
+	now := time.Now()
+	a := &store.ProfileMeta{Name: "a", Version: "v1", Targets: store.ProfileTargets{All: true}, LocURIs: []string{cam, "./Device/X"}}
+	sent := &store.ProfileState{Version: "v1", State: store.ProfileSent, Attempts: 1,
+		Commands: []store.ProfileCommand{{ID: "c1", Status: 200}, {ID: "c2"}}}
+	none := func(string) bool { return false }
+	acts := Decide(Input{Now: now, Device: dev(), Labels: map[string]bool{}, Catalog: cat(a),
+		States: &store.DeviceProfiles{Profiles: map[string]*store.ProfileState{"a": sent}}, Queued: none})
+	if len(acts) != 1 || acts[0].Kind != ActLost {
+		t.Fatalf("half-answered delivery, nothing in flight: %+v", acts)
+	}
+	if !SettleLost(sent, now) || sent.State != store.ProfileFailed || !strings.Contains(strings.Join(sent.Failures, ";"), "canceled") {
+		t.Fatalf("settled: %+v", sent)
+	}
+	// Still in flight: wait.
+	inFlight := &store.ProfileState{Version: "v1", State: store.ProfileSent, Attempts: 1,
+		Commands: []store.ProfileCommand{{ID: "c1", Status: 200}, {ID: "c2"}}}
+	acts = Decide(Input{Now: now, Device: dev(), Labels: map[string]bool{}, Catalog: cat(a),
+		States: &store.DeviceProfiles{Profiles: map[string]*store.ProfileState{"a": inFlight}}, Queued: func(id string) bool { return id == "c2" }})
+	if len(acts) != 0 {
+		t.Fatalf("a command still queued: %+v", acts)
+	}
+}
+
+// A new version that no longer sets a node deletes it from the device
+// (unless another targeting profile sets it), so that editing a setting
+// out of a profile does not leave it behind for good.
+func TestNewVersionDeletesWhatItNoLongerSets(t *testing.T) {
+	now := time.Now()
+	all := store.ProfileTargets{All: true}
+	v2 := &store.ProfileMeta{Name: "a", Version: "v2", Targets: all, LocURIs: []string{"./Device/X"}}
+	other := &store.ProfileMeta{Name: "b", Version: "w1", Targets: all, LocURIs: []string{"./Device/Z"}}
+	st := &store.ProfileState{Version: "v1", State: store.ProfileApplied,
+		LocURIs: []string{"./Device/X", "./Device/Y", "./Device/Z"}, Commands: []store.ProfileCommand{{ID: "c1", Status: 200}}}
+	acts := Decide(Input{Now: now, Device: dev(), Labels: map[string]bool{}, Catalog: cat(v2, other),
+		States: &store.DeviceProfiles{Profiles: map[string]*store.ProfileState{"a": st, "b": {Version: "w1", State: store.ProfileApplied}}},
+		Queued: func(string) bool { return false }})
+	var deliver *Action
+	for i := range acts {
+		if acts[i].Kind == ActDeliver && acts[i].Profile == "a" {
+			deliver = &acts[i]
+		}
+	}
+	if deliver == nil || strings.Join(deliver.LocURIs, ",") != "./Device/Y" {
+		t.Fatalf("delivery of v2: %+v (want ./Device/Y deleted: X is still set, Z is profile b's)", acts)
+	}
+}

@@ -18,6 +18,9 @@ const (
 	PurposeDeliver = "profile:"
 	PurposeRemove  = "profile-remove:"
 	PurposeVerify  = "profile-verify:"
+	// PurposeCleanup marks the Delete of a setting a profile's new version
+	// no longer sets: sent once, its answer changes no profile state.
+	PurposeCleanup = "profile-cleanup:"
 )
 
 // PurposeOf splits a queue entry's purpose into kind prefix and profile.
@@ -40,6 +43,10 @@ const (
 	ActVerify  ActionKind = "verify"
 	// ActForget drops the state of a deleted profile once it is removed.
 	ActForget ActionKind = "forget"
+	// ActLost settles a delivery or removal some of whose commands will
+	// never be answered (canceled by an admin, or lost between writes):
+	// they count as failed, so the profile does not wait forever.
+	ActLost ActionKind = "lost"
 )
 
 // Action is one decision for one profile on one device.
@@ -104,15 +111,21 @@ func Decide(in Input) []Action {
 			a := Action{Kind: ActDeliver, Profile: name}
 			if st != nil {
 				a.Cancel = queuedOf(st, in.Queued)
+				// What the old version set and the new one does not is
+				// deleted, unless another profile still sets it.
+				a.LocURIs = stillUnset(without(st.LocURIs, meta.LocURIs, vars), name, in, vars)
 			}
 			out = append(out, a)
 		case targeted:
 			switch st.State {
 			case store.ProfileSent:
-				if !inFlight && allUnanswered(st) {
+				switch {
+				case !inFlight && allUnanswered(st):
 					// Its session ended and the queue lost it (a crash
 					// between writes): deliver again.
 					out = append(out, Action{Kind: ActDeliver, Profile: name})
+				case !inFlight && anyUnanswered(st):
+					out = append(out, Action{Kind: ActLost, Profile: name})
 				}
 			case store.ProfileFailed:
 				if st.Fingerprint != fp {
@@ -136,8 +149,11 @@ func Decide(in Input) []Action {
 					out = append(out, Action{Kind: ActForget, Profile: name})
 				}
 			case store.ProfileRemoving:
-				if !inFlight && allUnanswered(st) {
+				switch {
+				case !inFlight && allUnanswered(st):
 					out = append(out, Action{Kind: ActRemove, Profile: name, LocURIs: st.LocURIs})
+				case !inFlight && anyUnanswered(st):
+					out = append(out, Action{Kind: ActLost, Profile: name})
 				}
 			default:
 				out = append(out, Action{Kind: ActRemove, Profile: name,
@@ -170,6 +186,22 @@ func stillUnset(locURIs []string, name string, in Input, vars DeviceVars) []stri
 	return out
 }
 
+// without returns the LocURIs of have that none of drop (profile
+// LocURIs, variables not yet filled in) names.
+func without(have, drop []string, vars DeviceVars) []string {
+	gone := map[string]bool{}
+	for _, u := range drop {
+		gone[NormalizeLocURI(vars.Substitute(u, false))] = true
+	}
+	var out []string
+	for _, u := range have {
+		if !gone[NormalizeLocURI(u)] {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
 func anyQueued(st *store.ProfileState, queued func(string) bool) bool {
 	return len(queuedOf(st, queued)) > 0
 }
@@ -182,6 +214,28 @@ func queuedOf(st *store.ProfileState, queued func(string) bool) []string {
 		}
 	}
 	return out
+}
+
+func anyUnanswered(st *store.ProfileState) bool {
+	for _, c := range st.Commands {
+		if c.Status == 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// SettleLost settles every unanswered command of a delivery or removal as
+// canceled (ActLost). It reports whether the state changed.
+func SettleLost(st *store.ProfileState, now time.Time) bool {
+	changed := false
+	for _, c := range append([]store.ProfileCommand(nil), st.Commands...) {
+		if c.Status == 0 {
+			lost := &store.Command{ID: c.ID, State: store.CommandCanceled, Reason: "no answer: the command was canceled or lost"}
+			changed = Settle(st, lost, now) || changed
+		}
+	}
+	return changed
 }
 
 func allUnanswered(st *store.ProfileState) bool {

@@ -615,7 +615,10 @@ func (s *Service) changeLabel(ctx context.Context, id, label string, add bool) (
 	if _, err := s.Store.Device(ctx, id); err != nil {
 		return nil, err
 	}
-	unlock := s.Store.LockDevice(id)
+	unlock, err := s.Store.LockDeviceCtx(ctx, id)
+	if err != nil {
+		return nil, err
+	}
 	defer unlock()
 	labels, err := s.Store.DeviceLabels(ctx, id)
 	if err != nil {

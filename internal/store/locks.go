@@ -38,31 +38,49 @@ type deviceLocks struct {
 	held map[string]*deviceLock
 }
 
+// deviceLock is a one-slot semaphore rather than a mutex, so that a wait
+// can end with the request's context or LockWait: work that nests two
+// devices' locks (an enrollment retiring the identity its hardware had)
+// could otherwise wait forever on another that nests them the other way.
 type deviceLock struct {
-	sync.Mutex
+	slot chan struct{}
 	refs int
 }
 
-// lockLocal waits for the device's in-process lock.
-func (s *Store) lockLocal(id string) (unlock func()) {
+// lockLocal waits for the device's in-process lock, at most LockWait and
+// no longer than ctx.
+func (s *Store) lockLocal(ctx context.Context, id string) (unlock func(), err error) {
 	l := &s.locks
 	l.mu.Lock()
 	dl := l.held[id]
 	if dl == nil {
-		dl = &deviceLock{}
+		dl = &deviceLock{slot: make(chan struct{}, 1)}
 		l.held[id] = dl
 	}
 	dl.refs++
 	l.mu.Unlock()
-	dl.Lock()
-	return func() {
-		dl.Unlock()
+	release := func() {
 		l.mu.Lock()
 		if dl.refs--; dl.refs == 0 {
 			delete(l.held, id)
 		}
 		l.mu.Unlock()
 	}
+	timer := time.NewTimer(LockWait)
+	defer timer.Stop()
+	select {
+	case dl.slot <- struct{}{}:
+	case <-ctx.Done():
+		release()
+		return nil, ctx.Err()
+	case <-timer.C:
+		release()
+		return nil, fmt.Errorf("%w: device %s stayed locked in this process for %v", ErrUnavailable, id, LockWait)
+	}
+	return func() {
+		<-dl.slot
+		release()
+	}, nil
 }
 
 func deviceLockName(id string) string { return devicesPrefix + "/" + id }
@@ -74,7 +92,10 @@ func deviceLockName(id string) string { return devicesPrefix + "/" + id }
 // cannot be reached or another node holds the lock past LockWait; the
 // caller then writes nothing.
 func (s *Store) LockDeviceCtx(ctx context.Context, id string) (unlock func(), err error) {
-	local := s.lockLocal(id)
+	local, err := s.lockLocal(ctx, id)
+	if err != nil {
+		return nil, err
+	}
 	if !s.distributed {
 		return local, nil
 	}
@@ -99,14 +120,18 @@ func (s *Store) LockDeviceCtx(ctx context.Context, id string) (unlock func(), er
 }
 
 // LockDevice is LockDeviceCtx for callers that cannot fail: if the
-// cluster lock cannot be had, it holds only the in-process lock. Prefer
-// LockDeviceCtx wherever an error can be answered.
+// cluster lock cannot be had, it holds only the in-process lock, waiting
+// for it as long as it takes. Prefer LockDeviceCtx wherever an error can
+// be answered.
 func (s *Store) LockDevice(id string) (unlock func()) {
-	u, err := s.LockDeviceCtx(context.Background(), id)
-	if err != nil {
-		return s.lockLocal(id)
+	for {
+		if u, err := s.LockDeviceCtx(context.Background(), id); err == nil {
+			return u
+		}
+		if u, err := s.lockLocal(context.Background(), id); err == nil {
+			return u
+		}
 	}
-	return u
 }
 
 // SetDistributedLocks turns the cluster-wide device lock on or off. New

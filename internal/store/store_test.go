@@ -208,3 +208,33 @@ func TestRemoveLeftoversKeepsKeysWithoutExtension(t *testing.T) {
 		t.Errorf("the index after the sweep: %v, %v", counts, err)
 	}
 }
+
+// A wait for a device's in-process lock ends with the caller's context,
+// so two pieces of work nesting two devices' locks in opposite orders
+// cannot hang the devices forever.
+func TestDeviceLockWaitEndsWithContext(t *testing.T) {
+	s := New(NewMemory())
+	unlock, err := s.LockDeviceCtx(context.Background(), "A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := s.LockDeviceCtx(ctx, "A"); err == nil {
+		t.Fatal("a second holder of a held lock")
+	}
+	other, err := s.LockDeviceCtx(context.Background(), "B")
+	if err != nil {
+		t.Fatal("another device's lock waits:", err)
+	}
+	other()
+	unlock()
+	again, err := s.LockDeviceCtx(context.Background(), "A")
+	if err != nil {
+		t.Fatal("the lock after its release:", err)
+	}
+	again()
+	if n := len(s.locks.held); n != 0 {
+		t.Errorf("%d lock entries left", n)
+	}
+}
