@@ -38,29 +38,10 @@ func (a *App) Profiles() *profile.Service { return &profile.Service{Store: a.sto
 // for JSON escaping (\u003c for each <), plus the other fields.
 const maxProfileBody = profile.MaxSyncMLSize*6 + 64<<10
 
-// ProfileRequest is the body of PUT /mdm/profiles/<name>.
-type ProfileRequest struct {
-	// The SyncML fragment: top-level Replace, Add or Exec commands
-	// (optionally inside one Atomic) on ./Device/, ./User/ or
-	// ./Vendor/MSFT/ LocURIs; variables {{.DeviceID}}, {{.HWDevID}},
-	// {{.User}}, {{.DeviceName}} are filled in per device.
-	SyncML string `json:"syncml"`
-	// Devices carrying any of these labels are targeted. Default: none.
-	IncludeAny []string `json:"include_any,omitempty"`
-	// Devices carrying any of these labels are not. Default: none.
-	ExcludeAny []string `json:"exclude_any,omitempty"`
-	// Target every device (minus exclude_any). Default: false.
-	All bool `json:"all,omitempty"`
-	// Retries of a failed delivery in later sessions. Default: 3.
-	Retries *int `json:"retries,omitempty"`
-	// Optional drift check: {"locuris": [...], "interval": "24h"}.
-	// Default: off.
-	Verify *store.ProfileVerify `json:"verify,omitempty"`
-	// The data is secret (Wi-Fi key, ...): delivered as is, REDACTED in
-	// answers, logs and traces. Default: false, but automatic for nodes
-	// whose names say secret (WlanXml, *Password*, PreSharedKey, ...).
-	Sensitive bool `json:"sensitive,omitempty"`
-}
+// ProfileRequest is the body of PUT /mdm/profiles/<name>: the profile
+// service's request as it is (its Source is not read from JSON; the API
+// is "api").
+type ProfileRequest = profile.PutRequest
 
 // ProfileDetail is a profile with its counts per state.
 type ProfileDetail struct {
@@ -215,8 +196,7 @@ func (a *AdminAPI) putProfile(w http.ResponseWriter, r *http.Request, app *App, 
 	if err := dec.Decode(&req); err != nil {
 		return apiError(http.StatusBadRequest, "profile JSON: %v", err)
 	}
-	p, changed, err := app.saveProfile(r.Context(), name, profile.PutRequest{SyncML: req.SyncML, IncludeAny: req.IncludeAny,
-		ExcludeAny: req.ExcludeAny, All: req.All, Retries: req.Retries, Verify: req.Verify, Sensitive: req.Sensitive}, byAdminAPI)
+	p, changed, err := app.saveProfile(r.Context(), name, req, byAdminAPI)
 	if err != nil {
 		return apiError(fleetStatus(err), "%v", err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
 	"github.com/caddy-mdm/caddy-mdm/internal/syncml"
+	"github.com/caddy-mdm/caddy-mdm/internal/xmltree"
 )
 
 // Bounds of a profile.
@@ -222,17 +223,7 @@ func item(verb string, e *etree.Element, cmdMeta *syncml.Meta) (store.ItemSpec, 
 	}
 	if d := e.SelectElement("Data"); d != nil {
 		if len(d.ChildElements()) > 0 {
-			inner := etree.NewDocument()
-			for _, tok := range d.Child {
-				switch t := tok.(type) {
-				case *etree.Element:
-					inner.AddChild(t.Copy())
-				case *etree.CharData:
-					inner.CreateText(t.Data)
-				}
-			}
-			s, _ := inner.WriteToString()
-			it.Data, it.DataXML = s, true
+			it.Data, it.DataXML = xmltree.InnerXML(d), true
 		} else {
 			it.Data = d.Text()
 		}

@@ -171,17 +171,7 @@ func parseItem(e *etree.Element) *Item {
 		it.HasData = true
 		if len(d.ChildElements()) > 0 {
 			// XML data (e.g. Results of a node list): keep it verbatim.
-			inner := etree.NewDocument()
-			for _, tok := range d.Child {
-				switch t := tok.(type) {
-				case *etree.Element:
-					inner.AddChild(t.Copy())
-				case *etree.CharData:
-					inner.CreateText(t.Data)
-				}
-			}
-			b, _ := inner.WriteToString()
-			it.Data, it.DataXML = b, true
+			it.Data, it.DataXML = xmltree.InnerXML(d), true
 		} else {
 			it.Data = d.Text()
 		}

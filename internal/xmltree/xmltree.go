@@ -63,3 +63,20 @@ func tooDeep(e *etree.Element, d, max int) bool {
 	}
 	return false
 }
+
+// InnerXML writes an element's content (child elements and text) as an
+// XML fragment, as SyncML keeps Data that holds XML (a node list's
+// Results, a WlanXml profile) verbatim.
+func InnerXML(e *etree.Element) string {
+	inner := etree.NewDocument()
+	for _, tok := range e.Child {
+		switch t := tok.(type) {
+		case *etree.Element:
+			inner.AddChild(t.Copy())
+		case *etree.CharData:
+			inner.CreateText(t.Data)
+		}
+	}
+	s, _ := inner.WriteToString()
+	return s
+}
