@@ -150,7 +150,12 @@ func countCommands(c *etree.Element) int {
 	return n
 }
 
+// children lists e's child elements named local; none when e is nil (a
+// message missing the parent is still summarized).
 func children(e *etree.Element, local string) []*etree.Element {
+	if e == nil {
+		return nil
+	}
 	var out []*etree.Element
 	for _, c := range e.ChildElements() {
 		if strings.EqualFold(localName(c.Tag), local) {

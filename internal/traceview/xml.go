@@ -204,6 +204,9 @@ func text(e *etree.Element) string {
 
 // find returns the first element below e (depth first) with that local name.
 func find(e *etree.Element, local string) *etree.Element {
+	if e == nil {
+		return nil
+	}
 	for _, c := range e.ChildElements() {
 		if localLower(c.Tag) == local {
 			return c
@@ -217,6 +220,9 @@ func find(e *etree.Element, local string) *etree.Element {
 
 // attr returns the value of e's attribute with that local name (any case).
 func attr(e *etree.Element, local string) string {
+	if e == nil {
+		return ""
+	}
 	for _, a := range e.Attr {
 		if localLower(a.Key) == local {
 			return a.Value
