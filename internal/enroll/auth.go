@@ -262,7 +262,15 @@ func (a *PasswordAuth) Authenticate(ctx context.Context, c Credentials) (string,
 		return "", err
 	}
 	// Only known users' successes are cached, so a hit is one.
-	if a.cache != nil && a.cache.hit(name, c.Password) {
+	hit, finish, err := a.lookupCache(ctx, name, c.Password)
+	if finish != nil {
+		defer finish()
+	}
+	if err != nil {
+		done(false)
+		return "", err
+	}
+	if hit {
 		done(false)
 		a.succeeded(c.Username, true)
 		return c.Username, nil
@@ -289,6 +297,26 @@ func (a *PasswordAuth) Authenticate(ctx context.Context, c Credentials) (string,
 	}
 	a.succeeded(c.Username, false)
 	return c.Username, nil
+}
+
+// lookupCache answers from the cache of successful checks, waiting once for
+// a check of the same pair that is running. On a miss, finish (when not
+// nil) ends the check this caller now leads.
+func (a *PasswordAuth) lookupCache(ctx context.Context, name, password string) (hit bool, finish func(), err error) {
+	if a.cache == nil {
+		return false, nil, nil
+	}
+	hit, wait, finish := a.cache.lookup(name, password)
+	if wait == nil {
+		return hit, finish, nil
+	}
+	select {
+	case <-wait:
+	case <-ctx.Done():
+		return false, nil, ctx.Err()
+	}
+	hit, _, finish = a.cache.lookup(name, password)
+	return hit, finish, nil
 }
 
 func (a *PasswordAuth) succeeded(user string, cached bool) {

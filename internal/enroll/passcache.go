@@ -28,9 +28,16 @@ const (
 // its length (so no two pairs share an input). Without the key a MAC cannot
 // even be tested against guesses. Only successes are added.
 //
+// Checks of one pair that arrive while its first check is hashing wait for
+// that check (running) instead of hashing too: a fleet enrolling with one
+// account would otherwise hash once per device until the first success is
+// remembered. A waiter whose leader failed hashes on its own, so a wrong
+// password is never answered from another request's check.
+//
 // Its memory is bounded: at most size entries, the oldest evicted first;
 // expired ones are dropped. All entries live for the same ttl, so insertion
-// order is expiry order.
+// order is expiry order. At most size checks are led at once; more hash
+// without leading.
 type passCache struct {
 	ttl  time.Duration
 	size int
@@ -40,6 +47,7 @@ type passCache struct {
 	mac     hash.Hash
 	entries map[[sha256.Size]byte]*list.Element // of *passEntry
 	order   list.List                           // front: newest
+	running map[[sha256.Size]byte]chan struct{} // closed when the check ends
 }
 
 type passEntry struct {
@@ -61,6 +69,7 @@ func newPassCache(ttl time.Duration, size int, now func() time.Time) *passCache 
 		ttl: ttl, size: max(size, 1), now: now,
 		mac:     hmac.New(sha256.New, key),
 		entries: map[[sha256.Size]byte]*list.Element{},
+		running: map[[sha256.Size]byte]chan struct{}{},
 	}
 }
 
@@ -85,6 +94,35 @@ func (c *passCache) hit(user, password string) bool {
 	c.dropExpired(now)
 	el, ok := c.entries[c.keyOf(user, password)]
 	return ok && now.Before(el.Value.(*passEntry).expires)
+}
+
+// lookup is hit for (user, password). On a miss, either another check of
+// the pair is running (wait is closed when it ends: look up again), or the
+// caller leads the check and must call finish when it ends, after add on a
+// success. Both are nil when more than size checks are led already.
+func (c *passCache) lookup(user, password string) (hit bool, wait <-chan struct{}, finish func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	c.dropExpired(now)
+	k := c.keyOf(user, password)
+	if el, ok := c.entries[k]; ok && now.Before(el.Value.(*passEntry).expires) {
+		return true, nil, nil
+	}
+	if ch, ok := c.running[k]; ok {
+		return false, ch, nil
+	}
+	if len(c.running) >= c.size {
+		return false, nil, nil
+	}
+	ch := make(chan struct{})
+	c.running[k] = ch
+	return false, nil, func() {
+		c.mu.Lock()
+		delete(c.running, k)
+		c.mu.Unlock()
+		close(ch)
+	}
 }
 
 // add remembers a successful check of (user, password).

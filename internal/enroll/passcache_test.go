@@ -203,3 +203,67 @@ func TestPasswordCacheKeys(t *testing.T) {
 		t.Error("hit")
 	}
 }
+
+// gatedCompare is a counted bcrypt comparison that holds every check until
+// open is closed, and says on entered when one starts.
+type gatedCompare struct {
+	countingCompare
+	entered chan struct{}
+	open    chan struct{}
+}
+
+func (g *gatedCompare) compare(hash, pw []byte) (bool, error) {
+	g.entered <- struct{}{}
+	<-g.open
+	return g.countingCompare.compare(hash, pw)
+}
+
+// TestPasswordCacheConcurrentChecks: checks of one pair that arrive while
+// its first check is hashing wait for it. A success then answers them all
+// with one hash; a failure answers none of them: each hashes on its own.
+func TestPasswordCacheConcurrentChecks(t *testing.T) {
+	users := captureUsers(t)
+	fake, err := DummyBcryptHash(users["demio"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		password string
+		compares int
+	}{{"demo", 1}, {"wrong", 5}} {
+		t.Run(tc.password, func(t *testing.T) {
+			g := &gatedCompare{entered: make(chan struct{}, 8), open: make(chan struct{})}
+			a := NewPasswordAuth(users, g.compare, fake)
+			a.CachePasswords(5*time.Minute, 100, nil)
+			check := func(ctx context.Context) error {
+				_, err := a.Authenticate(ctx, Credentials{Username: "demio", Password: tc.password, RemoteAddr: "192.0.2.1:1"})
+				return err
+			}
+			errs := make(chan error, 5)
+			go func() { errs <- check(context.Background()) }()
+			<-g.entered // the leader is hashing
+			// A waiter whose request ends stops waiting, with its error.
+			canceled, cancel := context.WithCancel(context.Background())
+			cancel()
+			if err := check(canceled); err != context.Canceled {
+				t.Fatalf("canceled waiter: %v", err)
+			}
+			for range 4 {
+				go func() { errs <- check(context.Background()) }()
+			}
+			close(g.open)
+			for range 5 {
+				err := <-errs
+				if (err == nil) != (tc.password == "demo") {
+					t.Errorf("check: %v", err)
+				}
+			}
+			if g.calls != tc.compares {
+				t.Errorf("%d hashes for 5 concurrent checks, want %d", g.calls, tc.compares)
+			}
+			if n := len(a.cache.running); n != 0 {
+				t.Errorf("%d checks still marked running", n)
+			}
+		})
+	}
+}
