@@ -57,6 +57,23 @@ func (a *AdminAPI) Provision(ctx caddy.Context) error {
 	return nil
 }
 
+// runningApp is the mdm app of the running config. Caddy moves its admin
+// endpoint to a new config's routes before that config starts; when the
+// config then fails (a reload with a broken Caddyfile), this module's
+// context is canceled while the previous config keeps running, so the
+// running config is asked instead of the failed one.
+func (a *AdminAPI) runningApp() (*App, error) {
+	ctx := a.ctx
+	if ctx.Err() != nil {
+		ctx = caddy.ActiveContext()
+	}
+	v, err := ctx.AppIfConfigured("mdm")
+	if err != nil {
+		return nil, err
+	}
+	return v.(*App), nil
+}
+
 // Routes implements caddy.AdminRouter.
 func (a *AdminAPI) Routes() []caddy.AdminRoute {
 	return []caddy.AdminRoute{{Pattern: "/mdm/", Handler: caddy.AdminHandlerFunc(a.serve)}}
@@ -77,11 +94,10 @@ func apiError(status int, format string, args ...any) error {
 }
 
 func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
-	v, err := a.ctx.AppIfConfigured("mdm")
+	app, err := a.runningApp()
 	if err != nil {
 		return apiError(http.StatusNotFound, "the mdm app is not configured")
 	}
-	app := v.(*App)
 	parts := strings.Split(strings.Trim(strings.TrimPrefix(r.URL.Path, "/mdm/"), "/"), "/")
 	if handled, err := a.serveFleet(w, r, app, parts); handled {
 		return err // profiles, labels, named actions: admin_profiles.go

@@ -419,6 +419,14 @@ func TestProfilesDir(t *testing.T) {
 	if out, err := s.reload(file); err == nil || !strings.Contains(string(out), "broken.xml") {
 		t.Errorf("reload with a broken file: %v\n%s", err, out)
 	}
+	// The running config keeps serving the admin API (Caddy moved its admin
+	// endpoint to the failed config's routes).
+	if r := s.admin(http.MethodGet, "/mdm/profiles", ""); r.StatusCode != http.StatusOK || !strings.Contains(string(r.body), `"name":"bitlocker"`) {
+		t.Errorf("admin API after the failed reload: %d %s", r.StatusCode, r.body)
+	}
+	if out, err := s.cli("profile", "list"); err != nil || !strings.Contains(out, "bitlocker") {
+		t.Errorf("CLI after the failed reload: %v\n%s", err, out)
+	}
 	// Fixed, the next reload goes through; nothing of the broken file was
 	// applied.
 	if err := os.Remove(filepath.Join(dir, "broken.xml")); err != nil {
