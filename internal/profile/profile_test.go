@@ -348,10 +348,26 @@ func TestServiceAndSummary(t *testing.T) {
 	if err != nil || len(v.Profiles) != 1 || v.Profiles[0].State != store.ProfilePending || v.Labels[0] != "finance" {
 		t.Errorf("device view: %+v %v", v, err)
 	}
+	// A retired device keeps its labels but is no longer targeted: it will
+	// never check in to apply anything.
+	d1, err := st.Device(ctx, "D1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d1.State = store.StateRetired
+	if err := st.PutDevice(ctx, d1); err != nil {
+		t.Fatal(err)
+	}
+	if sum, _ := svc.Summary(ctx, "cam"); sum.Targeted != 1 || sum.Counts[store.ProfileFailed] != 0 || sum.Counts[store.ProfilePending] != 1 {
+		t.Errorf("after retiring D1: %+v", sum)
+	}
+	if page, _ := svc.Devices(ctx, "cam", "", "", 10); len(page.Devices) != 1 || page.Devices[0].DeviceID != "D2" {
+		t.Errorf("devices after retiring D1: %+v", page)
+	}
 	if _, err := svc.RemoveLabel(ctx, "D2", "finance"); err != nil {
 		t.Fatal(err)
 	}
-	if sum, _ := svc.Summary(ctx, "cam"); sum.Targeted != 1 {
+	if sum, _ := svc.Summary(ctx, "cam"); sum.Targeted != 0 {
 		t.Errorf("after label removal: %+v", sum)
 	}
 	if err := svc.Delete(ctx, "cam"); err != nil {

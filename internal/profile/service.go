@@ -334,8 +334,10 @@ type Summary struct {
 	Counts map[string]int `json:"counts"`
 }
 
-// targetSet lists the devices a profile's targets select: one listing per
-// label (or of the devices directory for all), no record read.
+// targetSet lists the live devices a profile's targets select: one listing
+// per label (or of the devices directory for all), minus the devices the
+// state index holds as unenrolled or retired (they keep their labels, but
+// will never check in to apply anything), no record read.
 func (s *Service) targetSet(ctx context.Context, t store.ProfileTargets) (map[string]bool, error) {
 	out := map[string]bool{}
 	if t.All {
@@ -364,6 +366,13 @@ func (s *Service) targetSet(ctx context.Context, t store.ProfileTargets) (map[st
 		for _, id := range ids {
 			delete(out, id)
 		}
+	}
+	inactive, err := s.Store.InactiveDeviceIDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for id := range inactive {
+		delete(out, id)
 	}
 	return out, nil
 }

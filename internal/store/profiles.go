@@ -253,6 +253,29 @@ func (s *Store) listLeaves(ctx context.Context, dir string) ([]string, error) {
 	return out, nil
 }
 
+// InactiveDeviceIDs lists the devices the state index holds as unenrolled
+// or retired: one recursive listing per state (a single round trip on
+// Redis), no record read. A device a crash left indexed under two states
+// is listed here too until its next state change (see putDeviceIndexed).
+func (s *Store) InactiveDeviceIDs(ctx context.Context) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, st := range []DeviceState{StateUnenrolled, StateRetired} {
+		keys, err := s.storage.List(ctx, stateIndexDir(st), true)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("listing %s devices: %w", st, unavailable(err))
+		}
+		for _, k := range keys {
+			if id := k[strings.LastIndexByte(k, '/')+1:]; ValidDeviceID(id) {
+				out[id] = true
+			}
+		}
+	}
+	return out, nil
+}
+
 // DeviceIDs lists the IDs of every stored device: one listing of the
 // devices directory, no record read.
 func (s *Store) DeviceIDs(ctx context.Context) ([]string, error) {
