@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"runtime"
 	"strings"
 	"time"
@@ -238,14 +239,22 @@ func userKey(user string) string {
 }
 
 // clientKey is the address without its port.
+// An IPv6 client is keyed by its /64: one host usually holds a whole /64
+// and could otherwise draw a fresh budget per address.
 func clientKey(addr string) string {
-	if host, _, err := net.SplitHostPort(addr); err == nil {
-		return host
+	host := addr
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		host = h
 	}
-	if len(addr) > maxUserKey {
-		return addr[:maxUserKey]
+	if ip, err := netip.ParseAddr(host); err == nil && ip.Is6() && !ip.Is4In6() {
+		if p, err := ip.Prefix(64); err == nil {
+			return p.String()
+		}
 	}
-	return addr
+	if len(host) > maxUserKey {
+		return host[:maxUserKey]
+	}
+	return host
 }
 
 // Policy implements Authenticator.
@@ -257,34 +266,39 @@ func (a *PasswordAuth) Authenticate(ctx context.Context, c Credentials) (string,
 		return "", errors.New("no UsernameToken with user name and password")
 	}
 	name := strings.ToLower(c.Username)
-	done, err := a.admit(c)
-	if err != nil {
-		return "", err
-	}
-	// Only known users' successes are cached, so a hit is one.
+	// Only known users' successes are cached, so a hit is one. Checks of a
+	// pair that is being checked wait here, holding nothing of the limits.
 	hit, finish, err := a.lookupCache(ctx, name, c.Password)
 	if finish != nil {
 		defer finish()
 	}
 	if err != nil {
-		done(false)
+		return "", err
+	}
+	// A limited user name or client is refused before any hash, and before
+	// waiting for a hashing slot; a hit passes the limits and spends nothing.
+	if err := a.limited(c); err != nil {
 		return "", err
 	}
 	if hit {
-		done(false)
 		a.succeeded(c.Username, true)
 		return c.Username, nil
+	}
+	if err := a.enterHashing(ctx); err != nil {
+		return "", err
+	}
+	defer func() { <-a.hashing }()
+	// Admitted only now, holding a slot: the check holds a failure of each
+	// budget until it ends, so parallel guesses cannot overdraw them.
+	done, err := a.admit(c)
+	if err != nil {
+		return "", err
 	}
 	hash, known := a.users[name]
 	if !known {
 		hash = a.fakeHash
 	}
-	if err := a.enterHashing(ctx); err != nil {
-		done(false)
-		return "", err
-	}
 	ok, err := a.compare(hash, []byte(c.Password))
-	<-a.hashing
 	done(err != nil || !ok || !known)
 	if err != nil {
 		return "", fmt.Errorf("comparing password of %q: %v", c.Username, err)
@@ -325,8 +339,23 @@ func (a *PasswordAuth) succeeded(user string, cached bool) {
 	}
 }
 
+// limited refuses a check whose user name or client address has no failure
+// left in its budget, holding nothing.
+func (a *PasswordAuth) limited(c Credentials) error {
+	now := a.now()
+	user, client := userKey(c.Username), clientKey(c.RemoteAddr)
+	if a.perUser != nil && user != "" && !a.perUser.allows(user, now) {
+		return &RateLimitedError{User: c.Username, RemoteAddr: client, By: "user"}
+	}
+	if a.perClient != nil && client != "" && !a.perClient.allows(client, now) {
+		return &RateLimitedError{User: c.Username, RemoteAddr: client, By: "client"}
+	}
+	return nil
+}
+
 // admit checks the failure budgets of the user name and the client address
-// before any hash is computed; done(failed) ends the check.
+// before any hash is computed, and holds a failure of each while the check
+// runs; done(failed) ends the check.
 func (a *PasswordAuth) admit(c Credentials) (done func(failed bool), err error) {
 	now := a.now()
 	user, client := userKey(c.Username), clientKey(c.RemoteAddr)

@@ -10,11 +10,14 @@ import (
 
 // failureLimiter bounds how often password checks may fail per key (a user
 // name or a client address): burst failures, then one more per interval.
-// Only failures spend the budget, and a check is let through while the
-// budget has a failure left: concurrent checks of one account (an admin
-// enrolling many devices at once) are never refused for each other. Parallel
-// guesses can overdraw the budget by at most the checks running at once,
-// which PasswordAuth bounds to a few per core.
+// Only failures spend the budget. A running check holds one failure of it
+// until it ends (it may fail), so parallel guesses cannot overdraw it: a
+// check is let through only while the budget has a failure left beyond
+// those the running checks hold. PasswordAuth admits a check only once it
+// holds a hashing slot (a few per core), so checks of other accounts
+// queued behind the slots hold nothing, and concurrent checks of one
+// account with the right password wait for the first one (passcache.go)
+// instead of running.
 //
 // Its memory is bounded: at most maxKeys keys, the least recently used
 // evicted first, and a key whose budget has fully refilled (as good as
@@ -61,11 +64,28 @@ func (l *failureLimiter) acquire(key string, now time.Time) bool {
 		l.lru.MoveToFront(el)
 	}
 	e := el.Value.(*failureEntry)
-	if e.lim.TokensAt(now) < 1 {
+	if !e.hasFailureLeft(now) {
 		return false
 	}
 	e.inFlight++
 	return true
+}
+
+// allows reports whether key has a failure left at now, counting only
+// the failures spent (not those running checks hold), holding nothing: a
+// refusal before waiting for a hashing slot; acquire decides once the
+// check holds one.
+func (l *failureLimiter) allows(key string, now time.Time) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	el := l.keys[key]
+	return el == nil || el.Value.(*failureEntry).lim.TokensAt(now) >= 1
+}
+
+// hasFailureLeft: the budget holds a failure beyond those running checks
+// may still spend.
+func (e *failureEntry) hasFailureLeft(now time.Time) bool {
+	return e.lim.TokensAt(now)-float64(e.inFlight) >= 1
 }
 
 // release ends a check acquire let through; a failed one spends a failure.
@@ -104,7 +124,9 @@ func (l *failureLimiter) remove(el *list.Element) {
 }
 
 // evict makes room for one key: a refilled entry among the least recently
-// used ones, or else the least recently used.
+// used ones, or else the least recently used one with no check running (a
+// running check's failure must not be lost; running checks are bounded by
+// the hashing slots, far fewer than maxKeys).
 func (l *failureLimiter) evict(now time.Time) {
 	el := l.lru.Back()
 	for i := 0; el != nil && i < evictScan; i++ {
@@ -113,6 +135,12 @@ func (l *failureLimiter) evict(now time.Time) {
 			return
 		}
 		el = el.Prev()
+	}
+	for el := l.lru.Back(); el != nil; el = el.Prev() {
+		if el.Value.(*failureEntry).inFlight == 0 {
+			l.remove(el)
+			return
+		}
 	}
 	l.remove(l.lru.Back())
 }

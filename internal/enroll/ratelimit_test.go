@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -77,22 +78,104 @@ func TestFailureLimiterSuccessIsFree(t *testing.T) {
 	}
 }
 
-// TestFailureLimiterConcurrentSuccesses: checks in flight do not refuse
-// each other (one account enrolling many devices at once); once their
-// failures are counted, the budget refuses.
-func TestFailureLimiterConcurrentSuccesses(t *testing.T) {
+// TestFailureLimiterRunningChecksHoldBudget: a running check holds one
+// failure of the budget until it ends, so parallel checks cannot overdraw
+// it; a success gives its failure back.
+func TestFailureLimiterRunningChecksHoldBudget(t *testing.T) {
 	c := newClock()
 	l := newFailureLimiter(2, time.Minute, 100)
-	for i := 0; i < 8; i++ {
+	for i := range 2 {
 		if !l.acquire("k", c.now()) {
-			t.Fatalf("concurrent check %d refused with nothing failed yet", i+1)
+			t.Fatalf("check %d refused with nothing failed yet", i+1)
 		}
 	}
-	for i := 0; i < 8; i++ {
-		l.release("k", i < 2, c.now())
-	}
 	if l.acquire("k", c.now()) {
+		t.Fatal("a third check let through while two hold the budget of two")
+	}
+	l.release("k", false, c.now())
+	l.release("k", false, c.now())
+	for range 2 {
+		if !l.acquire("k", c.now()) {
+			t.Fatal("successes spent the budget")
+		}
+	}
+	l.release("k", true, c.now())
+	l.release("k", true, c.now())
+	if l.acquire("k", c.now()) || l.allows("k", c.now()) {
 		t.Fatal("a check admitted after the budget of two failures was spent")
+	}
+}
+
+// TestPasswordAuthParallelGuesses: wrong passwords sent all at once get no
+// more hashes than the failure budget allows (they used to be admitted
+// together and all hashed), while right passwords of many accounts from
+// one client at once are not refused for each other.
+func TestPasswordAuthParallelGuesses(t *testing.T) {
+	users := map[string][]byte{}
+	for i := range 10 {
+		h, err := bcrypt.GenerateFromPassword([]byte(fmt.Sprint("pw", i)), bcrypt.MinCost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		users[fmt.Sprint("user", i)] = h
+	}
+	fake, err := DummyBcryptHash(users["user0"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := &countingCompare{}
+	a := NewPasswordAuth(users, cc.compare, fake)
+	slots := cap(a.hashing)
+	a.LimitFailures(FailureLimits{PerUserBurst: 5, PerUserEvery: time.Hour, PerClientBurst: 100, PerClientEvery: time.Hour})
+	a.CachePasswords(5*time.Minute, 100, nil)
+	var wg sync.WaitGroup
+	var limited atomic.Int32
+	for i := range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := a.Authenticate(context.Background(), Credentials{Username: "user0", Password: fmt.Sprint("guess", i), RemoteAddr: "192.0.2.9:1"})
+			if IsRateLimited(err) {
+				limited.Add(1)
+			} else if err == nil {
+				t.Error("a guess succeeded")
+			}
+		}()
+	}
+	wg.Wait()
+	if cc.calls > 5 || limited.Load() != int32(100-cc.calls) {
+		t.Errorf("100 parallel guesses: %d hashed, %d rate-limited; want at most 5 hashed and the rest limited", cc.calls, limited.Load())
+	}
+
+	// Ten accounts signing in at once from one address whose budget is
+	// only as large as the hashing slots: checks waiting for a slot hold
+	// nothing, so none is refused.
+	b := NewPasswordAuth(users, bcryptCompare, fake)
+	b.LimitFailures(FailureLimits{PerClientBurst: slots, PerClientEvery: time.Hour})
+	for i := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := b.Authenticate(context.Background(), Credentials{Username: fmt.Sprint("user", i), Password: fmt.Sprint("pw", i), RemoteAddr: "192.0.2.10:1"}); err != nil {
+				t.Errorf("user%d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// TestClientKeyIPv6Prefix: IPv6 clients share the budget of their /64.
+func TestClientKeyIPv6Prefix(t *testing.T) {
+	for addr, want := range map[string]string{
+		"[2001:db8:1:2:aaaa::1]:443": "2001:db8:1:2::/64",
+		"[2001:db8:1:2:bbbb::7]:1":   "2001:db8:1:2::/64",
+		"192.0.2.1:5000":             "192.0.2.1",
+		"[::ffff:192.0.2.1]:5000":    "::ffff:192.0.2.1",
+		"unix":                       "unix",
+	} {
+		if got := clientKey(addr); got != want {
+			t.Errorf("clientKey(%q) = %q, want %q", addr, got, want)
+		}
 	}
 }
 
