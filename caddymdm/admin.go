@@ -223,8 +223,9 @@ type DeviceDetail struct {
 	SessionAuth store.AuthMethod `json:"session_auth,omitempty"`
 	// How many commands wait in the device's queue.
 	PendingCommands int `json:"pending_commands"`
-	// Its labels and profile states (admin_profiles.go).
-	Fleet *profile.DeviceView `json:"fleet,omitempty"`
+	// Its labels, automatic labels and profile states, at the top level:
+	// "labels", "auto_labels", "profiles" (admin_profiles.go).
+	*profile.DeviceView
 	// Wipes and reboots asked for it, with its answers.
 	Actions []store.ActionRecord `json:"actions,omitempty"`
 }

@@ -241,6 +241,6 @@ func (a *App) addFleet(ctx context.Context, d *DeviceDetail) error {
 	if err != nil {
 		return err
 	}
-	d.Fleet, d.Actions = v, h.Actions
+	d.DeviceView, d.Actions = v, h.Actions
 	return nil
 }

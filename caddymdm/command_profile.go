@@ -302,7 +302,7 @@ func runAction(cmd *cobra.Command, id, action string, body any) error {
 // printFleet adds a device's labels, profile states and actions to `caddy
 // mdm show`.
 func printFleet(w io.Writer, d *DeviceDetail) {
-	if v := d.Fleet; v != nil {
+	if v := d.DeviceView; v != nil {
 		fmt.Fprintf(w, "Labels:\t%s (automatic: %s)\n", strings.Join(v.Labels, ", "), strings.Join(v.AutoLabels, ", "))
 		for _, p := range v.Profiles {
 			fmt.Fprintf(w, "Profile %s:\t%s\n", p.Name, p.Detail)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -96,6 +97,16 @@ func (s *server) states(t *testing.T, d *fleetDevice) deviceStates {
 	var v deviceStates
 	if r.StatusCode != http.StatusOK || json.Unmarshal(r.body, &v) != nil {
 		t.Fatalf("device profiles: %d %s", r.StatusCode, r.body)
+	}
+	// The device's own page carries the same labels and states at its top
+	// level.
+	r = s.admin(http.MethodGet, "/mdm/devices/"+d.id, "")
+	var top deviceStates
+	if r.StatusCode != http.StatusOK || json.Unmarshal(r.body, &top) != nil {
+		t.Fatalf("device: %d %s", r.StatusCode, r.body)
+	}
+	if !slices.Equal(top.Labels, v.Labels) || !slices.Equal(top.AutoLabels, v.AutoLabels) || len(top.Profiles) != len(v.Profiles) {
+		t.Errorf("GET /mdm/devices/%s: labels %v %v, %d profiles; /profiles: %v %v, %d", d.id, top.Labels, top.AutoLabels, len(top.Profiles), v.Labels, v.AutoLabels, len(v.Profiles))
 	}
 	return v
 }

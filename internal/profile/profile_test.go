@@ -392,6 +392,18 @@ func TestParseHeader(t *testing.T) {
 	if _, err := ParseHeader("<!-- @mdm color=red -->"); err == nil {
 		t.Error("unknown field accepted")
 	}
+	// A file saved by Notepad starts with a byte order mark.
+	req, err = ParseHeader("\ufeff<!-- @mdm all -->\n" + rep(cam, "int", "0"))
+	if err != nil || !req.All {
+		t.Fatalf("header after a BOM: %+v %v", req, err)
+	}
+	p, err := Prepare("bom", req, time.Now())
+	if err != nil || strings.HasPrefix(p.SyncML, "\ufeff") {
+		t.Errorf("profile with a BOM: %v", err)
+	}
+	if p2, _ := Prepare("bom", PutRequest{SyncML: req.SyncML[len("\ufeff"):], All: true}, time.Now()); p2 == nil || p2.Version != p.Version {
+		t.Error("a BOM changed the version")
+	}
 }
 
 // TestShippedExamples loads caddyfile-examples/profiles as a profiles_dir:

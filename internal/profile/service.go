@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
@@ -84,6 +85,8 @@ func Prepare(name string, req PutRequest, now time.Time) (*store.Profile, error)
 	if !store.ValidProfileName(name) {
 		return nil, invalid("profile name %q: use 1 to 64 of a-z, 0-9, '.', '_', '-'", clip(name))
 	}
+	// Notepad and PowerShell 5 save UTF-8 with a byte order mark.
+	req.SyncML = strings.TrimPrefix(req.SyncML, byteOrderMark)
 	parsed, err := Validate(req.SyncML)
 	if err != nil {
 		return nil, err

@@ -48,6 +48,10 @@ type Parsed struct {
 	Settings []store.ProfileSetting
 }
 
+// byteOrderMark starts files that Windows editors save as UTF-8; it is not
+// part of the XML.
+const byteOrderMark = "\ufeff"
+
 // Validate checks a SyncML fragment as an admin copies it from Microsoft's
 // CSP documentation and parses it: top-level Replace/Add/Exec commands, or
 // one Atomic around such commands, on ./Device/..., ./User/... or
@@ -56,6 +60,7 @@ type Parsed struct {
 // Get inside Atomic, other LocURI roots, unknown variables, and sizes over
 // the bounds.
 func Validate(fragment string) (*Parsed, error) {
+	fragment = strings.TrimPrefix(fragment, byteOrderMark)
 	if len(fragment) > MaxSyncMLSize {
 		return nil, invalid("the SyncML is %d bytes, over the limit of %d", len(fragment), MaxSyncMLSize)
 	}
