@@ -281,6 +281,17 @@ func TestProfilesEndToEnd(t *testing.T) {
 	}
 	// Disjoint targets do not conflict.
 	s.putProfile(t, "camera-on", profileBody(t, replaceXML(cameraURI, "int", "1"), map[string]any{"include_any": []string{"kiosk"}, "exclude_any": []string{"finance", "lab"}}), http.StatusOK)
+	// Targets on another admin label: a conflict only while a device
+	// carries both labels. None does, so accepted; labelling A (finance)
+	// hr is then refused with 409 naming the profiles and the LocURI.
+	s.putProfile(t, "camera-on-hr", profileBody(t, replaceXML(cameraURI, "int", "1"), map[string]any{"include_any": []string{"hr"}}), http.StatusOK)
+	if r := s.admin(http.MethodPut, "/mdm/devices/"+a.id+"/labels/hr", ""); r.StatusCode != http.StatusConflict ||
+		!strings.Contains(string(r.body), `\"camera`) || !strings.Contains(string(r.body), "camera-on-hr") || !strings.Contains(string(r.body), cameraURI) {
+		t.Errorf("hr label on a finance device: %d %s", r.StatusCode, r.body)
+	}
+	if out, err := s.cli("profile", "delete", "camera-on-hr"); err != nil {
+		t.Fatalf("profile delete: %v\n%s", err, out)
+	}
 	s.fleetSession(t, a) // camera-off applied on A
 
 	// Deleting camera sends Delete only for the LocURI no other profile sets.

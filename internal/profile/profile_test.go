@@ -3,6 +3,7 @@ package profile
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -157,13 +158,21 @@ func TestConflict(t *testing.T) {
 		return p
 	}
 	a := mk("a", "0", "finance")
-	if c := Conflict(mk("b", "1", "hr"), []*store.Profile{a}); c == nil || c.Other != "a" || c.LocURI != cam {
+	if c := Conflict(mk("b", "1", "hr", "finance"), []*store.Profile{a}); c == nil || c.Other != "a" || c.LocURI != cam {
 		t.Errorf("conflict not found: %v", c)
 	}
-	if c := Conflict(mk("b", "0", "hr"), []*store.Profile{a}); c != nil {
+	if c := Conflict(mk("b", "1", "os:10.0.19043", "hr"), []*store.Profile{a}); c == nil {
+		t.Errorf("conflict through an automatic label not found: %v", c)
+	}
+	if c := Conflict(mk("b", "0", "finance"), []*store.Profile{a}); c != nil {
 		t.Errorf("same value: %v", c)
 	}
-	b, _ := Prepare("b", PutRequest{SyncML: rep(strings.Replace(cam, "./Device/Vendor", "./Vendor", 1), "int", "1"), IncludeAny: []string{"hr"}}, time.Now())
+	// Disjoint admin labels: a conflict only while a device carries both,
+	// which the service checks against the devices (TestConflictByLabels).
+	if c := Conflict(mk("b", "1", "hr"), []*store.Profile{a}); c != nil {
+		t.Errorf("finance and hr conflict by construction: %v", c)
+	}
+	b, _ := Prepare("b", PutRequest{SyncML: rep(strings.Replace(cam, "./Device/Vendor", "./Vendor", 1), "int", "1"), IncludeAny: []string{"finance"}}, time.Now())
 	if c := Conflict(b, []*store.Profile{a}); c == nil {
 		t.Error("./Vendor/MSFT and ./Device/Vendor/MSFT are the same node")
 	}
@@ -539,5 +548,74 @@ func TestNewVersionDeletesWhatItNoLongerSets(t *testing.T) {
 	}
 	if deliver == nil || strings.Join(deliver.LocURIs, ",") != "./Device/Y" {
 		t.Fatalf("delivery of v2: %+v (want ./Device/Y deleted: X is still set, Z is profile b's)", acts)
+	}
+}
+
+// TestConflictByLabels: profiles on disjoint admin labels conflict only
+// while a device carries labels of both: refused at upload when one does,
+// accepted when none does, and a label change that would make a device
+// targeted by both is refused.
+func TestConflictByLabels(t *testing.T) {
+	ctx := context.Background()
+	st := store.New(store.NewMemory())
+	svc := &Service{Store: st}
+	for _, id := range []string{"D1", "D2", "D3"} {
+		if err := st.PutDevice(ctx, &store.Device{DeviceID: id, State: store.StateEnrolled}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	label := func(id, l string) {
+		t.Helper()
+		if _, err := svc.AddLabel(ctx, id, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	label("D1", "finance")
+	label("D2", "hr")
+	label("D3", "finance")
+	label("D3", "contractor")
+	put := func(name, value string, req PutRequest) error {
+		req.SyncML = rep(cam, "int", value)
+		_, _, err := svc.Put(ctx, name, req)
+		return err
+	}
+	if err := put("camera-off", "0", PutRequest{IncludeAny: []string{"finance"}, ExcludeAny: []string{"contractor"}}); err != nil {
+		t.Fatal(err)
+	}
+	// No device is in finance (minus contractors) and hr: accepted.
+	if err := put("camera-on-hr", "1", PutRequest{IncludeAny: []string{"hr"}}); err != nil {
+		t.Fatalf("finance and hr, no device in both: %v", err)
+	}
+	// All devices include finance ones: refused by construction.
+	var ce *ConflictError
+	if err := put("camera-on-all", "1", PutRequest{All: true}); !errors.As(err, &ce) || ce.Other != "camera-off" {
+		t.Errorf("all against finance: %v", err)
+	}
+	// A label that would put a device in both is refused, naming both.
+	if _, err := svc.AddLabel(ctx, "D1", "hr"); !errors.As(err, &ce) || ce.Device != "D1" || ce.Label != "hr" || !errors.Is(err, ErrConflict) {
+		t.Errorf("hr on a finance device: %v", err)
+	} else if !strings.Contains(err.Error(), "camera-off") || !strings.Contains(err.Error(), "camera-on-hr") {
+		t.Errorf("refusal names the profiles: %v", err)
+	}
+	if l, _ := st.DeviceLabels(ctx, "D1"); slices.Contains(l.Admin, "hr") {
+		t.Error("the refused label was stored")
+	}
+	// D3 (finance, contractor) may carry hr: camera-off excludes it.
+	label("D3", "hr")
+	// Taking contractor off D3 would put it in both: refused.
+	if _, err := svc.RemoveLabel(ctx, "D3", "contractor"); !errors.As(err, &ce) || ce.Device != "D3" {
+		t.Errorf("contractor off a finance+hr device: %v", err)
+	}
+	// A device in both before the upload: refused, naming the device.
+	if err := svc.Delete(ctx, "camera-on-hr"); err != nil {
+		t.Fatal(err)
+	}
+	label("D1", "hr")
+	if err := put("camera-on-hr", "1", PutRequest{IncludeAny: []string{"hr"}}); !errors.As(err, &ce) || ce.Device != "D1" || ce.Other != "camera-off" {
+		t.Errorf("hr profile with D1 in finance and hr: %v", err)
+	}
+	// The same value never conflicts.
+	if err := put("camera-off-hr", "0", PutRequest{IncludeAny: []string{"hr"}}); err != nil {
+		t.Errorf("same value: %v", err)
 	}
 }

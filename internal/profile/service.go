@@ -27,15 +27,31 @@ var (
 )
 
 // ConflictError names the other profile and the LocURI two profiles that
-// may target a common device set to different values.
+// may target a common device set to different values; Device names a
+// device both target when that is what makes them conflict (targets by
+// admin labels), and Label the label change that would (AddLabel,
+// RemoveLabel).
 type ConflictError struct {
 	Other  string
 	LocURI string
 	Mine   string
 	Theirs string
+	Device string
+	// Profile and Label, for a refused label change: the profile the change
+	// would add to the device's targets (Other already targets it), and
+	// the label added or removed.
+	Profile, Label string
 }
 
 func (e *ConflictError) Error() string {
+	switch {
+	case e.Label != "":
+		return fmt.Sprintf("%v: with label %q changed, device %s would be targeted by profiles %q and %q, which set %s to %q and %q; "+
+			"make the values equal, or make the targets disjoint (exclude_any)", ErrConflict, e.Label, e.Device, e.Profile, e.Other, e.LocURI, clip(e.Mine), clip(e.Theirs))
+	case e.Device != "":
+		return fmt.Sprintf("%v: profile %q sets %s to %q, this one to %q, and device %s is targeted by both; "+
+			"make the values equal, or make the targets disjoint (exclude_any)", ErrConflict, e.Other, e.LocURI, clip(e.Theirs), clip(e.Mine), e.Device)
+	}
 	return fmt.Sprintf("%v: profile %q, which may target the same devices, sets %s to %q, this one to %q; "+
 		"make the values equal, or make the targets disjoint (exclude_any)", ErrConflict, e.Other, e.LocURI, clip(e.Theirs), clip(e.Mine))
 }
@@ -184,27 +200,104 @@ func checkVerify(v *store.ProfileVerify, settings []store.ProfileSetting) error 
 }
 
 // Conflict finds a setting p makes differently from another profile that
-// may target a common device (MayOverlap).
+// may target a common device (MayOverlap) by construction: profiles whose
+// targets overlap only through a device carrying admin labels of both
+// (ByAdminLabelsOnly) are left to ConflictsByLabels, which looks at the
+// devices.
 func Conflict(p *store.Profile, others []*store.Profile) *ConflictError {
-	mine := map[string]store.ProfileSetting{}
-	for _, st := range p.Settings {
-		mine[NormalizeLocURI(st.LocURI)] = st
-	}
 	for _, o := range others {
-		if o.Name == p.Name || !MayOverlap(p.Targets, o.Targets) {
-			continue
-		}
-		for _, st := range o.Settings {
-			if m, ok := mine[NormalizeLocURI(st.LocURI)]; ok && (m.Data != st.Data || m.Format != st.Format) {
-				c := &ConflictError{Other: o.Name, LocURI: st.LocURI, Mine: m.Data, Theirs: st.Data}
-				if p.Sensitive || o.Sensitive {
-					c.Mine, c.Theirs = "REDACTED", "REDACTED"
-				}
+		if !ByAdminLabelsOnly(p.Targets, o.Targets) {
+			if c := clash(p, o); c != nil {
 				return c
 			}
 		}
 	}
 	return nil
+}
+
+// clash is the first setting p and o, when they may overlap, make
+// differently (values redacted when either is sensitive).
+func clash(p, o *store.Profile) *ConflictError {
+	if o.Name == p.Name || !MayOverlap(p.Targets, o.Targets) {
+		return nil
+	}
+	mine := map[string]store.ProfileSetting{}
+	for _, st := range p.Settings {
+		mine[NormalizeLocURI(st.LocURI)] = st
+	}
+	for _, st := range o.Settings {
+		if m, ok := mine[NormalizeLocURI(st.LocURI)]; ok && (m.Data != st.Data || m.Format != st.Format) {
+			c := &ConflictError{Other: o.Name, LocURI: st.LocURI, Mine: m.Data, Theirs: st.Data}
+			if p.Sensitive || o.Sensitive {
+				c.Mine, c.Theirs = "REDACTED", "REDACTED"
+			}
+			return c
+		}
+	}
+	return nil
+}
+
+// conflictsByLabels finds, among the profiles whose targets overlap with
+// p's only through admin labels, one that sets a LocURI differently and
+// targets a device p targets now: one listing per label of the two.
+// Inactive devices count: their labels come back with them.
+func (s *Service) conflictsByLabels(ctx context.Context, p *store.Profile, others []*store.Profile) (*ConflictError, error) {
+	var mineSet map[string]bool
+	for _, o := range others {
+		if !ByAdminLabelsOnly(p.Targets, o.Targets) {
+			continue
+		}
+		c := clash(p, o)
+		if c == nil {
+			continue
+		}
+		var err error
+		if mineSet == nil {
+			if mineSet, err = s.labelTargets(ctx, p.Targets); err != nil {
+				return nil, err
+			}
+		}
+		theirs, err := s.labelTargets(ctx, o.Targets)
+		if err != nil {
+			return nil, err
+		}
+		shared := ""
+		for id := range mineSet {
+			if theirs[id] && (shared == "" || id < shared) {
+				shared = id
+			}
+		}
+		if shared != "" {
+			c.Device = shared
+			return c, nil
+		}
+	}
+	return nil, nil
+}
+
+// labelTargets lists the devices that carry an included admin label and
+// no excluded one, from the label index.
+func (s *Service) labelTargets(ctx context.Context, t store.ProfileTargets) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, l := range t.IncludeAny {
+		ids, err := s.Store.LabelDevices(ctx, l)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			out[id] = true
+		}
+	}
+	for _, l := range t.ExcludeAny {
+		ids, err := s.Store.LabelDevices(ctx, l)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			delete(out, id)
+		}
+	}
+	return out, nil
 }
 
 // Put creates or replaces a profile. It reports whether anything changed;
@@ -249,6 +342,12 @@ func (s *Service) Put(ctx context.Context, name string, req PutRequest) (*store.
 		others = append(others, o)
 	}
 	if c := Conflict(p, others); c != nil {
+		return nil, false, c
+	}
+	if c, err := s.conflictsByLabels(ctx, p, others); err != nil || c != nil {
+		if err != nil {
+			return nil, false, err
+		}
 		return nil, false, c
 	}
 	// Content first, then the catalog that makes sessions see it: a crash
@@ -627,6 +726,13 @@ func (s *Service) changeLabel(ctx context.Context, id, label string, add bool) (
 	if _, err := s.Store.Device(ctx, id); err != nil {
 		return nil, err
 	}
+	// The catalog's lock first (as Put holds it while it checks conflicts
+	// against the devices' labels), then the device's.
+	unlockProfiles, err := s.Store.LockProfiles(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlockProfiles()
 	unlock, err := s.Store.LockDeviceCtx(ctx, id)
 	if err != nil {
 		return nil, err
@@ -636,6 +742,7 @@ func (s *Service) changeLabel(ctx context.Context, id, label string, add bool) (
 	if err != nil {
 		return nil, err
 	}
+	before := labels.All()
 	has := slices.Contains(labels.Admin, l)
 	switch {
 	case add && has, !add && !has:
@@ -649,6 +756,9 @@ func (s *Service) changeLabel(ctx context.Context, id, label string, add bool) (
 	default:
 		labels.Admin = slices.DeleteFunc(labels.Admin, func(x string) bool { return x == l })
 	}
+	if err := s.checkLabelChange(ctx, id, l, before, labels.All()); err != nil {
+		return nil, err
+	}
 	labels.Updated = s.now()
 	// The record first (what sessions read), then the index (what
 	// listings read): a crash between is repaired by the next change.
@@ -661,6 +771,78 @@ func (s *Service) changeLabel(ctx context.Context, id, label string, add bool) (
 		err = s.Store.UnindexLabel(ctx, l, id)
 	}
 	return labels, err
+}
+
+// checkLabelChange refuses a label change that would make a device
+// targeted by two profiles setting a LocURI differently (profiles whose
+// targets overlap only through admin labels: ByAdminLabelsOnly). It reads
+// the catalog, and the content of the profiles the change adds to the
+// device's targets and of those sharing a LocURI with them.
+func (s *Service) checkLabelChange(ctx context.Context, id, label string, before, after map[string]bool) error {
+	cat, err := s.Store.ProfileCatalog(ctx)
+	if err != nil {
+		return err
+	}
+	var added, targeted []*store.ProfileMeta
+	for _, m := range cat.Profiles {
+		if !Match(m.Targets, after) {
+			continue
+		}
+		targeted = append(targeted, m)
+		if !Match(m.Targets, before) {
+			added = append(added, m)
+		}
+	}
+	if len(added) == 0 {
+		return nil
+	}
+	sort.Slice(targeted, func(i, j int) bool { return targeted[i].Name < targeted[j].Name })
+	loaded := map[string]*store.Profile{}
+	load := func(name string) (*store.Profile, error) {
+		if p := loaded[name]; p != nil {
+			return p, nil
+		}
+		p, err := s.Store.Profile(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		loaded[name] = p
+		return p, nil
+	}
+	for _, a := range added {
+		for _, o := range targeted {
+			if o.Name == a.Name || !shareLocURI(a, o) {
+				continue
+			}
+			pa, err := load(a.Name)
+			if err != nil {
+				return err
+			}
+			po, err := load(o.Name)
+			if err != nil {
+				return err
+			}
+			if c := clash(pa, po); c != nil {
+				c.Profile, c.Device, c.Label = a.Name, id, label
+				return c
+			}
+		}
+	}
+	return nil
+}
+
+// shareLocURI: a and b set a common node.
+func shareLocURI(a, b *store.ProfileMeta) bool {
+	mine := map[string]bool{}
+	for _, u := range a.LocURIs {
+		mine[NormalizeLocURI(u)] = true
+	}
+	for _, u := range b.LocURIs {
+		if mine[NormalizeLocURI(u)] {
+			return true
+		}
+	}
+	return false
 }
 
 // SyncAutoLabels brings a device's automatic labels up to date with its

@@ -106,6 +106,35 @@ func MayOverlap(a, b store.ProfileTargets) bool {
 	return !excludedBy(a, b) && !excludedBy(b, a) && !exclusive(a, b)
 }
 
+// ByAdminLabelsOnly reports whether a and b, though they may overlap, do so
+// only through a device carrying admin labels of both: neither targets
+// all, they include no label in common, and neither includes or excludes
+// an automatic label. Which devices such profiles share changes only when
+// an admin changes a device's labels, so they conflict only while a device
+// carries both (checked at upload and at every label change) rather than
+// by construction.
+func ByAdminLabelsOnly(a, b store.ProfileTargets) bool {
+	if a.All || b.All || !adminLabelsOnly(a) || !adminLabelsOnly(b) {
+		return false
+	}
+	inA := set(a.IncludeAny)
+	for _, l := range b.IncludeAny {
+		if inA[l] {
+			return false
+		}
+	}
+	return true
+}
+
+func adminLabelsOnly(t store.ProfileTargets) bool {
+	for _, l := range append(append([]string(nil), t.IncludeAny...), t.ExcludeAny...) {
+		if reservedLabel(l) {
+			return false
+		}
+	}
+	return true
+}
+
 // excludedBy: every device a targets carries a label b excludes.
 func excludedBy(a, b store.ProfileTargets) bool {
 	if a.All {
