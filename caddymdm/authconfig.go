@@ -152,7 +152,7 @@ func (c *AuthConfig) authenticator() (enroll.Authenticator, error) {
 		return c.federatedAuth()
 
 	case authEntra:
-		return c.Entra.authenticator()
+		return c.Entra.authenticator(c.fed.storage)
 
 	case authCertificate:
 		if len(c.TrustedCACertFiles) == 0 {
@@ -178,8 +178,7 @@ func (c *AuthConfig) authenticator() (enroll.Authenticator, error) {
 // the dummy hash of unknown users and the failure limits.
 func (c *AuthConfig) passwordAuth() (*enroll.PasswordAuth, error) {
 	users := make(map[string][]byte, len(c.Users))
-	hashes := make([][]byte, 0, len(c.Users))
-	algo, algoUser := "", ""
+	var bcrypts, argons [][]byte
 	for _, u := range c.Users {
 		if u.Username == "" {
 			return nil, fmt.Errorf("%s user with an empty name", c.Policy)
@@ -188,37 +187,24 @@ func (c *AuthConfig) passwordAuth() (*enroll.PasswordAuth, error) {
 		if err != nil {
 			return nil, fmt.Errorf("user %q: password %v (make one with `caddy hash-password`, --algorithm bcrypt or argon2id)", u.Username, err)
 		}
-		// One algorithm for all: the dummy hash of unknown users must
-		// cost what a known user's does, and how bcrypt's cost compares
-		// with argon2id's depends on the machine.
-		if algo != "" && a != algo {
-			return nil, fmt.Errorf("users %q and %q: %s users mix %s and %s password hashes; hash all with one algorithm, so that an unknown user name costs what a known one does", algoUser, u.Username, c.Policy, algo, a)
+		// Users may mix algorithms (migrating one user at a time);
+		// dummyPasswordHash picks what unknown users are checked with.
+		if a == algoArgon2id {
+			argons = append(argons, []byte(u.Password))
+		} else {
+			bcrypts = append(bcrypts, []byte(u.Password))
 		}
-		algo, algoUser = a, u.Username
 		users[u.Username] = []byte(u.Password)
-		hashes = append(hashes, []byte(u.Password))
 	}
 	limits, err := c.failureLimits()
 	if err != nil {
 		return nil, err
 	}
-	// Unknown users are checked against a hash of the users' algorithm
-	// and (highest) cost, so that refusing them costs exactly what
-	// refusing a known one does.
-	var compare enroll.PasswordCompare
-	var fake []byte
-	switch algo {
-	case algoArgon2id:
-		compare = caddyauth.Argon2idHash{}.Compare
-		fake, err = dummyArgon2idHash(hashes)
-	default:
-		compare = caddyauth.BcryptHash{}.Compare
-		fake, err = enroll.DummyBcryptHash(hashes...)
-	}
+	fake, err := dummyPasswordHash(c.Policy, bcrypts, argons)
 	if err != nil {
 		return nil, fmt.Errorf("making the dummy password hash: %v", err)
 	}
-	a := enroll.NewPasswordAuth(users, compare, fake)
+	a := enroll.NewPasswordAuth(users, compareHash, fake)
 	a.LimitFailures(limits)
 	// GetPolicies and then RequestSecurityToken carry the same
 	// UsernameToken: the second check is answered from memory.

@@ -2,7 +2,6 @@ package caddymdm
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"html/template"
@@ -14,10 +13,12 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/certmagic"
 
 	"github.com/caddy-mdm/caddy-mdm/internal/enroll"
 	"github.com/caddy-mdm/caddy-mdm/internal/entra"
 	"github.com/caddy-mdm/caddy-mdm/internal/omadm"
+	"github.com/caddy-mdm/caddy-mdm/internal/store"
 	"github.com/caddy-mdm/caddy-mdm/internal/tou"
 )
 
@@ -33,7 +34,7 @@ type EntraConfig struct {
 	// any other tenant is refused, whoever signed it.
 	Tenants []string `json:"tenants,omitempty"`
 	// The application (client) ID of the MDM application registered in
-	// Entra ID: the audience of v2 tokens. At least one of client_id and
+	// Entra ID, a GUID (any case): the audience of v2 tokens. At least one of client_id and
 	// audiences is required.
 	ClientID string `json:"client_id,omitempty"`
 	// More accepted audiences: the MDM application's Application ID URI,
@@ -68,8 +69,9 @@ type TermsOfUseConfig struct {
 	File string `json:"file,omitempty"`
 	// The HMAC secret sealing the page's form state and OpaqueBlobs, at
 	// least 32 bytes; placeholders such as {env.MDM_TOU_SECRET} are
-	// replaced. Default: random at each start, which is right for one
-	// node; the nodes of a cluster need one shared secret.
+	// replaced. Default: a random secret created once in the mdm storage
+	// (mdm/secrets/tou), kept across reloads and shared by the nodes of a
+	// cluster.
 	Secret string `json:"secret,omitempty"`
 	// How long an OpaqueBlob is accepted after Accept. Default: 15m.
 	BlobValidity caddy.Duration `json:"blob_validity,omitempty"`
@@ -85,13 +87,17 @@ type entraParts struct {
 
 // authenticator builds the verifier, the terms-of-use parts and the
 // enrollment authenticator.
-func (c *EntraConfig) authenticator() (enroll.Authenticator, error) {
+// storage holds the terms-of-use secret when none is configured.
+func (c *EntraConfig) authenticator(storage certmagic.Storage) (enroll.Authenticator, error) {
 	if c == nil {
 		return nil, errors.New("entra needs tenant and client_id or audience")
 	}
+	if err := c.checkIDs(); err != nil {
+		return nil, err
+	}
 	audiences := append([]string(nil), c.Audiences...)
 	if c.ClientID != "" {
-		audiences = append(audiences, c.ClientID)
+		audiences = append(audiences, strings.ToLower(c.ClientID))
 	}
 	keys, err := c.keySet()
 	if err != nil {
@@ -109,13 +115,27 @@ func (c *EntraConfig) authenticator() (enroll.Authenticator, error) {
 	parts := &entraParts{verifier: v}
 	auth := &enroll.EntraAuth{Verifier: v}
 	if t := c.TermsOfUse; t != nil {
-		if parts.acceptances, parts.termsHTML, err = t.build(); err != nil {
+		if parts.acceptances, parts.termsHTML, err = t.build(storage); err != nil {
 			return nil, fmt.Errorf("entra terms_of_use: %v", err)
 		}
 		auth.Terms = parts.acceptances
 	}
 	c.built = parts
 	return auth, nil
+}
+
+// checkIDs checks that the tenant and client IDs are GUIDs, as the Entra
+// admin center shows them (in any case: they compare case-insensitively).
+func (c *EntraConfig) checkIDs() error {
+	for _, t := range c.Tenants {
+		if !entra.ValidTenantID(t) {
+			return fmt.Errorf("entra: tenant %q is not a tenant ID (a GUID; see Entra admin center > Overview > Tenant ID)", t)
+		}
+	}
+	if c.ClientID != "" && !entra.IsGUID(c.ClientID) {
+		return fmt.Errorf("entra: client_id %q is not an application (client) ID (a GUID; see the app registration's Overview)", c.ClientID)
+	}
+	return nil
 }
 
 // keySet is the configured source of signing keys. A file is read now, so
@@ -157,8 +177,14 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// build reads the terms and makes the OpaqueBlob sealer.
-func (t *TermsOfUseConfig) build() (*tou.Acceptances, template.HTML, error) {
+// termsOfUseSecret names the stored secret (store.Secret) that seals the
+// terms-of-use page's state and OpaqueBlobs when no secret is configured:
+// the same across reloads and restarts, and on every node of a cluster.
+const termsOfUseSecret = "tou"
+
+// build reads the terms and makes the OpaqueBlob sealer; the secret is the
+// configured one, else the one stored in storage.
+func (t *TermsOfUseConfig) build(storage certmagic.Storage) (*tou.Acceptances, template.HTML, error) {
 	var terms template.HTML
 	switch {
 	case t.Text != "" && t.File != "":
@@ -180,9 +206,14 @@ func (t *TermsOfUseConfig) build() (*tou.Acceptances, template.HTML, error) {
 	}
 	secret := []byte(caddy.NewReplacer().ReplaceAll(t.Secret, ""))
 	if t.Secret == "" {
-		secret = make([]byte, 32)
-		if _, err := rand.Read(secret); err != nil {
-			return nil, "", err
+		if storage == nil {
+			return nil, "", errors.New("no secret configured and no mdm storage to keep one")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		var err error
+		if secret, err = store.New(storage).Secret(ctx, termsOfUseSecret); err != nil {
+			return nil, "", fmt.Errorf("secret: %v", err)
 		}
 	}
 	acc, err := tou.NewAcceptances(secret)
@@ -265,10 +296,8 @@ func parseEntraAuth(d *caddyfile.Dispenser) (*EntraConfig, error) {
 			return nil, err
 		}
 	}
-	for _, t := range c.Tenants {
-		if !entra.ValidTenantID(t) {
-			return nil, d.Errf("auth entra: tenant %q is not a tenant ID (a GUID; see Entra admin center > Overview > Tenant ID)", t)
-		}
+	if err := c.checkIDs(); err != nil {
+		return nil, d.Err("auth " + err.Error())
 	}
 	return c, nil
 }

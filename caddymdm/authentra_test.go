@@ -69,7 +69,7 @@ func TestEntraExampleValidates(t *testing.T) {
 
 func TestEntraConfigErrors(t *testing.T) {
 	for name, c := range map[string]struct{ block, want string }{
-		"tenant name":     {"tenant contoso.onmicrosoft.com\nclient_id x", "not a tenant ID"},
+		"tenant name":     {"tenant contoso.onmicrosoft.com\nclient_id 5b2e8c4d-1a7f-4d3e-8b6c-9e0a2f4d7c13", "not a tenant ID"},
 		"unknown option":  {"tenant 72f988bf-86f1-41af-91ab-2d7cd011db47\nsecret x", "unknown option"},
 		"terms with none": {"tenant 72f988bf-86f1-41af-91ab-2d7cd011db47\nterms_of_use {\n}", "needs text or file"},
 	} {
@@ -79,13 +79,13 @@ func TestEntraConfigErrors(t *testing.T) {
 		}
 	}
 	for name, c := range map[string]struct{ block, want string }{
-		"no tenant":        {"client_id x", "tenant"},
+		"no tenant":        {"client_id 5b2e8c4d-1a7f-4d3e-8b6c-9e0a2f4d7c13", "tenant"},
 		"no audience":      {"tenant 72f988bf-86f1-41af-91ab-2d7cd011db47", "audience"},
-		"http keys":        {"tenant 72f988bf-86f1-41af-91ab-2d7cd011db47\nclient_id x\njwks_url http://keys.example/k", "https"},
-		"missing file":     {"tenant 72f988bf-86f1-41af-91ab-2d7cd011db47\nclient_id x\njwks_file /nonexistent/keys.json", "jwks_file"},
-		"both sources":     {"tenant 72f988bf-86f1-41af-91ab-2d7cd011db47\nclient_id x\njwks_file a\njwks_url https://a/", "exclude"},
-		"short tou secret": {"tenant 72f988bf-86f1-41af-91ab-2d7cd011db47\nclient_id x\nterms_of_use {\ntext hi\nsecret short\n}", "32 bytes"},
-		"huge skew":        {"tenant 72f988bf-86f1-41af-91ab-2d7cd011db47\nclient_id x\nclock_skew 1h", "clock_skew"},
+		"http keys":        {"tenant 72f988bf-86f1-41af-91ab-2d7cd011db47\nclient_id 5b2e8c4d-1a7f-4d3e-8b6c-9e0a2f4d7c13\njwks_url http://keys.example/k", "https"},
+		"missing file":     {"tenant 72f988bf-86f1-41af-91ab-2d7cd011db47\nclient_id 5b2e8c4d-1a7f-4d3e-8b6c-9e0a2f4d7c13\njwks_file /nonexistent/keys.json", "jwks_file"},
+		"both sources":     {"tenant 72f988bf-86f1-41af-91ab-2d7cd011db47\nclient_id 5b2e8c4d-1a7f-4d3e-8b6c-9e0a2f4d7c13\njwks_file a\njwks_url https://a/", "exclude"},
+		"short tou secret": {"tenant 72f988bf-86f1-41af-91ab-2d7cd011db47\nclient_id 5b2e8c4d-1a7f-4d3e-8b6c-9e0a2f4d7c13\nterms_of_use {\ntext hi\nsecret short\n}", "32 bytes"},
+		"huge skew":        {"tenant 72f988bf-86f1-41af-91ab-2d7cd011db47\nclient_id 5b2e8c4d-1a7f-4d3e-8b6c-9e0a2f4d7c13\nclock_skew 1h", "clock_skew"},
 	} {
 		cfg := adaptSnippet(t, entraGlobal(c.block))
 		if err := validate(t, cfg); err == nil || !strings.Contains(err.Error(), c.want) {

@@ -226,8 +226,8 @@ func noOptions(d *caddyfile.Dispenser) error {
 // clock_skew (default 2m, at most 10m) is the skew allowed on exp and nbf.
 // With terms_of_use, the page at /EnrollmentServer/TermsOfUse shows the
 // terms (text, or an HTML fragment from file) and enrollment requires its
-// acceptance; secret seals the acceptance (default: random at each start,
-// give one shared secret to the nodes of a cluster) and blob_validity
+// acceptance; secret seals the acceptance (default: a random one kept in
+// the mdm storage, the same across reloads and cluster nodes) and blob_validity
 // (default 15m) is how long it is accepted.
 func parseGlobalMDM(d *caddyfile.Dispenser, _ any) (any, error) {
 	app := new(App)

@@ -36,7 +36,8 @@ type OIDCConfig struct {
 	// Scopes to ask for besides openid. Default: email, profile.
 	Scopes []string `json:"scopes,omitempty"`
 	// The ID token claim naming the user (the device's owner). Default:
-	// email (an address the provider marks unverified is refused).
+	// email (refused when the token's email_verified is present and not
+	// true or "true"; a token without email_verified passes).
 	UsernameClaim string `json:"username_claim,omitempty"`
 	// Only users of these e-mail domains may sign in. Default: any.
 	AllowedDomains []string `json:"allowed_domains,omitempty"`

@@ -39,11 +39,14 @@ func (s *Service) renew(ctx context.Context, env *soap.Envelope, req *TokenReque
 	if robo && !creds.PeerCertificates[0].Equal(signer) {
 		return refuse(errors.New("TLS client certificate differs from the PKCS#7 signer"), "The renewal request is not signed by the connection's certificate.")
 	}
+	// user is who a manual renewal authenticated; it must be the device's.
+	var user string
 	if !robo {
-		if s.DisableROBO && creds.Username == "" {
+		// Federated and Entra devices renew with a token, not a user name.
+		if s.DisableROBO && creds.Username == "" && creds.Token == nil {
 			return refuse(errors.New("no credentials"), "Renewal needs the user's credentials.")
 		}
-		if _, err := s.Auth.Authenticate(ctx, creds); err != nil {
+		if user, err = s.Auth.Authenticate(ctx, creds); err != nil {
 			return nil, nil, authFault(err)
 		}
 	} else if s.DisableROBO {
@@ -80,7 +83,13 @@ func (s *Service) renew(ctx context.Context, env *soap.Envelope, req *TokenReque
 	case err != nil:
 		return refuse(err, "The certificate is no longer the device's certificate.")
 	}
-	// A device whose renewal answer was lost renews again with the old one.
+	if !robo {
+		if err := checkManualRenewal(dev, user, binding); err != nil {
+			return nil, nil, err
+		}
+	}
+	// A device whose renewal answer was lost renews again with the old one
+	// (ROBO only: checkManualRenewal says why).
 	retry := binding == certauth.Previous
 	if opens := signer.NotAfter.Add(-s.RenewalPeriod); !retry && now.Before(opens) {
 		return refuse(fmt.Errorf("renewal window opens %s", opens.Format(time.RFC3339)),

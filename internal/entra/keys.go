@@ -34,17 +34,24 @@ const (
 	// DefaultRefresh is how old a key set may grow before it is fetched
 	// again (Microsoft rolls keys over with weeks of notice).
 	DefaultRefresh = 24 * time.Hour
-	// DefaultMinRefetch is the least time between two fetches caused by an
-	// unknown kid: a stream of forged kids costs one fetch per period.
+	// DefaultMinRefetch is the period over which fetches caused by unknown
+	// kids are counted: one kid causes at most one per period, and all
+	// kids together at most MaxRefetches. A forged kid thus does not use
+	// up the fetch a key Microsoft just published needs, and a flood of
+	// them costs MaxRefetches fetches per period.
 	DefaultMinRefetch = 5 * time.Minute
+	// MaxRefetches bounds the fetches caused by unknown kids per
+	// MinRefetch, whatever the kids.
+	MaxRefetches = 4
 	// fetchTimeout bounds one fetch.
 	fetchTimeout = 15 * time.Second
 )
 
 // KeySet is a cached JSON Web Key Set: RSA signing keys by kid, fetched
 // from a URL or read from a file, refreshed when older than Refresh and
-// refetched once when a token names an unknown kid (at most once per
-// MinRefetch). A failed refresh keeps the keys it had.
+// refetched when a token names an unknown kid: once per kid per
+// MinRefetch, and at most MaxRefetches times per MinRefetch in all. A
+// failed refresh keeps the keys it had.
 type KeySet struct {
 	source string
 	load   func(ctx context.Context) ([]byte, error)
@@ -59,10 +66,13 @@ type KeySet struct {
 	// causes one fetch, not one each.
 	fetching sync.Mutex
 
-	mu          sync.RWMutex
-	keys        map[string]*rsa.PublicKey
-	fetchedAt   time.Time
-	lastRefetch time.Time
+	mu        sync.RWMutex
+	keys      map[string]*rsa.PublicKey
+	fetchedAt time.Time
+	// refetches are the times of the fetches unknown kids caused within
+	// the last MinRefetch; triedKids the kids that caused one, and when.
+	refetches []time.Time
+	triedKids map[string]time.Time
 	// failedAt and lastErr: after a failed fetch, none is tried again for
 	// MinRefetch (the cached keys, if any, keep being served), so that a
 	// slow or unreachable key endpoint does not make every request wait
@@ -160,15 +170,15 @@ var ErrUnknownKey = errors.New("no signing key with this kid")
 
 // Key returns the RSA public key of kid: from the cache when it is fresh,
 // after a fetch when the cache is empty or older than Refresh, and after
-// one refetch when kid is unknown and no such refetch happened in the last
-// MinRefetch.
+// a refetch when kid is unknown, unless this kid caused one in the last
+// MinRefetch or MaxRefetches happened in it.
 func (k *KeySet) Key(ctx context.Context, kid string) (*rsa.PublicKey, error) {
 	k.mu.RLock()
 	key, stale := k.keys[kid], k.keys == nil || k.now().Sub(k.fetchedAt) >= k.refreshEvery()
 	k.mu.RUnlock()
 	fetched := false
 	if stale {
-		if err := k.fetch(ctx, false); err != nil {
+		if err := k.fetch(ctx, ""); err != nil {
 			k.mu.RLock()
 			empty := k.keys == nil
 			k.mu.RUnlock()
@@ -191,7 +201,7 @@ func (k *KeySet) Key(ctx context.Context, kid string) (*rsa.PublicKey, error) {
 		// would only read the same document.
 		return nil, ErrUnknownKey
 	}
-	if err := k.fetch(ctx, true); err != nil && !errors.Is(err, errRefetchTooSoon) {
+	if err := k.fetch(ctx, kid); err != nil && !errors.Is(err, errRefetchTooSoon) {
 		return nil, fmt.Errorf("kid %q unknown and refetching signing keys from %s failed: %v", kid, k.source, err)
 	}
 	k.mu.RLock()
@@ -205,24 +215,27 @@ func (k *KeySet) Key(ctx context.Context, kid string) (*rsa.PublicKey, error) {
 
 var errRefetchTooSoon = errors.New("refetched recently")
 
-// fetch loads the set. A refetch for an unknown kid happens at most once
-// per MinRefetch; a refresh only when the set is still stale once the
-// fetch lock is held (another caller may just have fetched it).
-func (k *KeySet) fetch(ctx context.Context, unknownKid bool) error {
+// fetch loads the set: a refresh when kid is "", else a refetch for the
+// unknown kid, within its budget (refetchAllowed). A refresh happens only
+// when the set is still stale once the fetch lock is held, and a refetch
+// only when kid is still unknown then (another caller may just have
+// fetched it).
+func (k *KeySet) fetch(ctx context.Context, kid string) error {
 	k.fetching.Lock()
 	defer k.fetching.Unlock()
 	now := k.now()
+	unknownKid := kid != ""
 	k.mu.RLock()
 	fresh := k.keys != nil && now.Sub(k.fetchedAt) < k.refreshEvery()
-	recent := !k.lastRefetch.IsZero() && now.Sub(k.lastRefetch) < k.minRefetch()
+	known := k.keys[kid] != nil
 	failedRecently := !k.failedAt.IsZero() && now.Sub(k.failedAt) < k.minRefetch()
 	lastErr := k.lastErr
 	k.mu.RUnlock()
-	if unknownKid && recent {
-		return errRefetchTooSoon
-	}
-	if !unknownKid && fresh {
+	if unknownKid && known || !unknownKid && fresh {
 		return nil
+	}
+	if unknownKid && !k.refetchAllowed(kid, now) {
+		return errRefetchTooSoon
 	}
 	if failedRecently {
 		return fmt.Errorf("%w (not retried for %s)", lastErr, k.minRefetch())
@@ -243,10 +256,46 @@ func (k *KeySet) fetch(ctx context.Context, unknownKid bool) error {
 		return err
 	}
 	if unknownKid {
-		k.lastRefetch = now
+		k.refetched(kid, now)
 	}
 	k.keys, k.fetchedAt, k.failedAt, k.lastErr = keys, now, time.Time{}, nil
 	return nil
+}
+
+// refetchAllowed reports whether an unknown kid may cause a fetch now:
+// not if this kid caused one within MinRefetch, nor if MaxRefetches did.
+// The caller holds k.fetching.
+func (k *KeySet) refetchAllowed(kid string, now time.Time) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	window := k.minRefetch()
+	if t, ok := k.triedKids[kid]; ok && now.Sub(t) < window {
+		return false
+	}
+	recent := k.refetches[:0]
+	for _, t := range k.refetches {
+		if now.Sub(t) < window {
+			recent = append(recent, t)
+		}
+	}
+	k.refetches = recent
+	return len(recent) < MaxRefetches
+}
+
+// refetched records a fetch kid caused and forgets kids older than
+// MinRefetch: with at most MaxRefetches per MinRefetch, that many kids are
+// remembered at most. The caller holds k.mu.
+func (k *KeySet) refetched(kid string, now time.Time) {
+	k.refetches = append(k.refetches, now)
+	if k.triedKids == nil {
+		k.triedKids = map[string]time.Time{}
+	}
+	for id, t := range k.triedKids {
+		if now.Sub(t) >= k.minRefetch() {
+			delete(k.triedKids, id)
+		}
+	}
+	k.triedKids[kid] = now
 }
 
 // ParseJWKS reads the RSA signing keys of a JWKS document: keys whose use

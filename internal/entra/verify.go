@@ -99,7 +99,12 @@ type Verifier struct {
 var guidRE = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
 // ValidTenantID reports whether s is a tenant ID (a GUID, any case).
-func ValidTenantID(s string) bool { return guidRE.MatchString(strings.ToLower(s)) }
+func ValidTenantID(s string) bool { return IsGUID(s) }
+
+// IsGUID reports whether s is a GUID in its usual form, in any case. Entra
+// writes tenant and application IDs in lower case, but a GUID names the
+// same thing in any case, so GUIDs compare case-insensitively here.
+func IsGUID(s string) bool { return guidRE.MatchString(strings.ToLower(s)) }
 
 // NewVerifier returns a verifier accepting tokens of tenants (tenant IDs,
 // GUIDs) for audiences, signed by keys. Both lists must be non-empty: a
@@ -125,6 +130,9 @@ func NewVerifier(tenants, audiences []string, keys *KeySet) (*Verifier, error) {
 	for _, a := range audiences {
 		if a == "" {
 			return nil, errors.New("empty audience")
+		}
+		if IsGUID(a) {
+			a = strings.ToLower(a)
 		}
 		v.audiences = append(v.audiences, a)
 	}
@@ -220,11 +228,13 @@ func (v *Verifier) check(c *claims) (*Identity, error) {
 	if !v.tenants[tid] {
 		return nil, refuse(CheckTenant, "tenant %q is not one of the configured tenants", bound(c.TenantID))
 	}
+	// The tenant GUID in the issuer may be in any case (EqualFold: the
+	// rest of either issuer is a fixed, case-insensitive host and path).
 	version := ""
-	switch c.Issuer {
-	case "https://sts.windows.net/" + tid + "/":
+	switch {
+	case strings.EqualFold(c.Issuer, "https://sts.windows.net/"+tid+"/"):
 		version = "1.0"
-	case "https://login.microsoftonline.com/" + tid + "/v2.0":
+	case strings.EqualFold(c.Issuer, "https://login.microsoftonline.com/"+tid+"/v2.0"):
 		version = "2.0"
 	default:
 		return nil, refuse(CheckIssuer, "issuer %q is not Entra's v1 or v2 issuer of tenant %s", bound(c.Issuer), tid)
@@ -248,10 +258,18 @@ func (v *Verifier) check(c *claims) (*Identity, error) {
 	return &Identity{TenantID: tid, ObjectID: strings.ToLower(c.ObjectID), User: user, Version: version, Expiry: c.Expiry.Time()}, nil
 }
 
+// audienceOK reports whether aud holds a configured audience: a GUID
+// (a client ID, stored lower-case) in any case, any other value (an
+// Application ID URI) exactly.
 func (v *Verifier) audienceOK(aud jwt.Audience) bool {
-	for _, want := range v.audiences {
-		if aud.Contains(want) {
-			return true
+	for _, a := range aud {
+		if IsGUID(a) {
+			a = strings.ToLower(a)
+		}
+		for _, want := range v.audiences {
+			if a == want {
+				return true
+			}
 		}
 	}
 	return false

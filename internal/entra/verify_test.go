@@ -171,21 +171,21 @@ func TestUnknownKidRefetchesOnce(t *testing.T) {
 			t.Fatalf("forged kid: %v", err)
 		}
 	}
-	if n := ck.fetches.Load(); n != 2 {
-		t.Fatalf("%d fetches after forged kids, want still 2 (rate-limited)", n)
+	if n := ck.fetches.Load(); n != 3 {
+		t.Fatalf("%d fetches after one forged kid five times, want 3 (one per kid per period)", n)
 	}
 	*clock = clock.Add(entra.DefaultMinRefetch + time.Second)
 	_, _ = v.Verify(context.Background(), entratest.NewKey("forged").Sign(v1().With("exp", clock.Add(time.Hour).Unix())))
-	if n := ck.fetches.Load(); n != 3 {
-		t.Fatalf("%d fetches once the refetch period passed, want 3", n)
+	if n := ck.fetches.Load(); n != 4 {
+		t.Fatalf("%d fetches once the refetch period passed, want 4", n)
 	}
 	// Known keys need no fetch; a stale set is refreshed.
 	*clock = clock.Add(entra.DefaultRefresh)
 	if _, err := v.Verify(context.Background(), testKey.Sign(entratest.V1(tenant, appIDURI, "ada@contoso.com", *clock))); err != nil {
 		t.Fatal(err)
 	}
-	if n := ck.fetches.Load(); n != 4 {
-		t.Fatalf("%d fetches after a day, want 4 (refresh)", n)
+	if n := ck.fetches.Load(); n != 5 {
+		t.Fatalf("%d fetches after a day, want 5 (refresh)", n)
 	}
 }
 

@@ -22,9 +22,10 @@ const AppRUScheme = "ms-app"
 var errAppRU = errors.New("appru must be an ms-app:// address (the Windows enrollment app)")
 
 // checkAppRU accepts an appru of the ms-app scheme made only of URI
-// characters (RFC 3986 unreserved, reserved and '%'), so that the page
-// echoes it byte for byte: html/template's URL normalizer leaves such a
-// string as it is.
+// characters (RFC 3986 unreserved, reserved and '%') that html/template's
+// URL normalizer leaves as they are, so that the page echoes it byte for
+// byte. The sub-delimiters ' ( and ) are refused: the normalizer
+// percent-encodes them, and Windows' ms-app:// package SIDs never hold them.
 func checkAppRU(s string) error {
 	if s == "" || len(s) > maxAppRU {
 		return errAppRU
@@ -46,7 +47,7 @@ func uriChar(c byte) bool {
 	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
 		return true
 	}
-	return strings.IndexByte("-._~:/?#[]@!$&'()*+,;=%", c) >= 0
+	return strings.IndexByte("-._~:/?#[]@!$&*+,;=%", c) >= 0
 }
 
 // maxLoginHint bounds login_hint (a UPN); a longer one is ignored.

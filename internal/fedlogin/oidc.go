@@ -37,7 +37,8 @@ type OIDCConfig struct {
 	// profile.
 	Scopes []string
 	// UsernameClaim is the ID token claim that names the user. Default:
-	// "email" (then refused when email_verified is false).
+	// "email" (then refused when email_verified is present and neither
+	// true nor "true"; a missing email_verified passes).
 	UsernameClaim string
 	// AllowedDomains, if set, are the domains (after the last '@' of the
 	// user name, any case) allowed to sign in.
@@ -272,8 +273,8 @@ func (f *oidcFlow) authorize(claims map[string]any) (string, error) {
 		return "", fmt.Errorf("the ID token has no usable %q claim", f.cfg.UsernameClaim)
 	}
 	if f.cfg.UsernameClaim == "email" {
-		if v, ok := claims["email_verified"].(bool); ok && !v {
-			return user, errors.New("the e-mail address is not verified")
+		if v, present := claims["email_verified"]; present && !claimTrue(v) {
+			return user, fmt.Errorf("the e-mail address is not verified (email_verified %v)", v)
 		}
 	}
 	if len(f.cfg.AllowedDomains) > 0 {
@@ -286,6 +287,20 @@ func (f *oidcFlow) authorize(claims map[string]any) (string, error) {
 		return user, fmt.Errorf("claim %q holds none of the allowed values", f.cfg.Claim)
 	}
 	return user, nil
+}
+
+// claimTrue reports whether a boolean claim says true: JSON true, or the
+// string "true" some providers send. Anything else (false, "false", null,
+// a number) is not true. A missing email_verified is not judged here:
+// providers such as Entra ID never send it.
+func claimTrue(v any) bool {
+	switch x := v.(type) {
+	case bool:
+		return x
+	case string:
+		return strings.EqualFold(x, "true")
+	}
+	return false
 }
 
 // claimHas reports whether a claim (a string or a list of them) holds one
