@@ -87,9 +87,11 @@ func clusterStorage(s certmagic.Storage) certmagic.Storage {
 	return redisCounting{Storage: s, client: client, prefix: rs.KeyPrefix}
 }
 
-// runHeartbeat announces this node every store.HeartbeatInterval until ctx
-// ends, then removes its heartbeat. Only with cluster-wide locks: a node on
-// its own file storage has nobody to tell.
+// runHeartbeat announces this node (and its boot ID, which keeps its
+// digest session tokens valid on the other nodes while it runs) every
+// store.HeartbeatInterval until ctx ends, then removes its heartbeat. Only
+// with cluster-wide locks: a node on its own file storage has nobody to
+// tell.
 func (a *App) runHeartbeat(ctx context.Context) {
 	if !a.store.DistributedLocks() {
 		return
@@ -100,7 +102,7 @@ func (a *App) runHeartbeat(ctx context.Context) {
 	defer t.Stop()
 	failing := false
 	for {
-		err := a.store.Heartbeat(ctx, node, time.Now())
+		err := a.management.Heartbeat(ctx, time.Now())
 		switch {
 		case err != nil && !failing && ctx.Err() == nil:
 			a.logger.Error("cluster heartbeat failed; storage unavailable", zap.Error(err))

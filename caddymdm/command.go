@@ -17,6 +17,7 @@ import (
 	caddycmd "github.com/caddyserver/caddy/v2/cmd"
 	"github.com/spf13/cobra"
 
+	"github.com/caddy-mdm/caddy-mdm/internal/quote"
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
 	"github.com/caddy-mdm/caddy-mdm/internal/trace"
 )
@@ -161,7 +162,7 @@ func cliDevices() *cobra.Command {
 			return c.print(raw, func(w *tabwriter.Writer) {
 				fmt.Fprintln(w, "DEVICE ID\tNAME\tSTATE\tUSER\tOS\tENROLLED")
 				for _, d := range list.Devices {
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", d.DeviceID, d.DeviceName, d.State, d.User, d.OSVersion, d.EnrolledAt.Format(time.RFC3339))
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", d.DeviceID, quote.Controls(d.DeviceName), d.State, quote.Controls(d.User), quote.Controls(d.OSVersion), d.EnrolledAt.Format(time.RFC3339))
 				}
 				if list.Next != "" {
 					fmt.Fprintf(w, "(more: --after %s)\n", list.Next)
@@ -199,21 +200,21 @@ func cliShow() *cobra.Command {
 					{"Certificate", dev.Certificate.Subject + " serial " + dev.Certificate.Serial + " until " + dev.Certificate.NotAfter.Format(time.RFC3339)},
 					{"Pending commands", fmt.Sprint(d.PendingCommands)},
 				} {
-					fmt.Fprintf(w, "%s:\t%s\n", kv[0], kv[1])
+					fmt.Fprintf(w, "%s:\t%s\n", kv[0], quote.Controls(kv[1]))
 				}
 				if d.LastSeen != nil {
-					fmt.Fprintf(w, "Last seen:\t%s (session %s, %s)\n", d.LastSeen.Format(time.RFC3339), d.SessionID, d.SessionAuth)
+					fmt.Fprintf(w, "Last seen:\t%s (session %s, %s)\n", d.LastSeen.Format(time.RFC3339), quote.Controls(d.SessionID), d.SessionAuth)
 				}
 				printFleet(w, &d) // command_profile.go
 				fmt.Fprintln(w, "Inventory:")
 				for _, k := range sortedKeys(d.Inventory.Nodes) {
-					fmt.Fprintf(w, "  %s\t%s\n", k, d.Inventory.Nodes[k])
+					fmt.Fprintf(w, "  %s\t%s\n", quote.Controls(k), quote.Controls(d.Inventory.Nodes[k]))
 				}
 				for _, k := range sortedKeys(d.Inventory.Events) {
-					fmt.Fprintf(w, "  event %s\t%s\n", k, d.Inventory.Events[k])
+					fmt.Fprintf(w, "  event %s\t%s\n", quote.Controls(k), quote.Controls(d.Inventory.Events[k]))
 				}
 				for _, a := range d.Inventory.Alerts {
-					fmt.Fprintf(w, "  alert %s\t%s %s (%s)\n", a.Code, a.Type, a.Data, a.At.Format(time.RFC3339))
+					fmt.Fprintf(w, "  alert %s\t%s %s (%s)\n", quote.Controls(a.Code), quote.Controls(a.Type), quote.Controls(a.Data), a.At.Format(time.RFC3339))
 				}
 			})
 		},
@@ -334,12 +335,12 @@ func cliCommands() *cobra.Command {
 					if trace.SensitiveSpec(&cm.Spec) {
 						desc += " (sensitive)"
 					}
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", cm.ID, desc, cm.State, status, cm.CreatedAt.Format(time.RFC3339))
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", cm.ID, quote.Controls(desc), cm.State, status, cm.CreatedAt.Format(time.RFC3339))
 					for _, r := range cm.Results {
-						fmt.Fprintf(w, "  %s\t= %s\t\t\t\n", r.Source, r.Data)
+						fmt.Fprintf(w, "  %s\t= %s\t\t\t\n", quote.Controls(r.Source), quote.Controls(r.Data))
 					}
 					if cm.Reason != "" {
-						fmt.Fprintf(w, "  reason:\t%s\t\t\t\n", cm.Reason)
+						fmt.Fprintf(w, "  reason:\t%s\t\t\t\n", quote.Controls(cm.Reason))
 					}
 				}
 			})

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/caddy-mdm/caddy-mdm/internal/profile"
+	"github.com/caddy-mdm/caddy-mdm/internal/quote"
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
 )
 
@@ -305,7 +306,7 @@ func printFleet(w io.Writer, d *DeviceDetail) {
 	if v := d.DeviceView; v != nil {
 		fmt.Fprintf(w, "Labels:\t%s (automatic: %s)\n", strings.Join(v.Labels, ", "), strings.Join(v.AutoLabels, ", "))
 		for _, p := range v.Profiles {
-			fmt.Fprintf(w, "Profile %s:\t%s\n", p.Name, p.Detail)
+			fmt.Fprintf(w, "Profile %s:\t%s\n", p.Name, quote.Controls(p.Detail))
 		}
 	}
 	for _, a := range d.Actions {

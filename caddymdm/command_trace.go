@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/caddy-mdm/caddy-mdm/internal/quote"
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
 	"github.com/caddy-mdm/caddy-mdm/internal/traceview"
 )
@@ -49,7 +50,8 @@ whole message indented. Colours on a terminal, unless NO_COLOR is set.
 			if asRaw, _ := cmd.Flags().GetBool("raw"); asRaw || c.asJSON {
 				return c.print(raw, func(w *tabwriter.Writer) {
 					for _, ex := range t.Exchanges {
-						fmt.Fprintf(w, "=== %s %s (HTTP %d)\n--> %s\n<-- %s\n", ex.At.Format(time.RFC3339Nano), ex.Kind, ex.Status, ex.Request, ex.Response)
+						// One line each: a device's newlines and controls escaped.
+						fmt.Fprintf(w, "=== %s %s (HTTP %d)\n--> %s\n<-- %s\n", ex.At.Format(time.RFC3339Nano), ex.Kind, ex.Status, quote.Controls(ex.Request), quote.Controls(ex.Response))
 					}
 				})
 			}

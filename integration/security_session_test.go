@@ -21,8 +21,8 @@ import (
 // sends the next messages of that session without the session token of the
 // RespURI. Every such message is challenged, applies nothing, receives no
 // command, acknowledges nothing, unenrolls nothing and is kept out of the
-// device's trace; the device itself goes on at its RespURI; a token stops
-// working at a restart.
+// device's trace; the device itself goes on at its RespURI; the token of a
+// session still open stops working at a restart.
 func TestDigestSessionCannotBeHijacked(t *testing.T) {
 	s := startCaddy(t, "quickstart.Caddyfile")
 	a := enrollDevice(t, s, "a-enroll-request.xml", deviceA)
@@ -125,15 +125,44 @@ func TestDigestSessionCannotBeHijacked(t *testing.T) {
 		t.Errorf("the device's acknowledgement: command %s", st)
 	}
 
-	// No session survives a restart: the same token is refused.
+	// No session survives a restart. Session 7 is left open (a command in
+	// flight, a package not final): its token works until Caddy restarts
+	// over the same storage, and is refused after.
+	r = s.admin(http.MethodPost, "/mdm/devices/"+deviceA+"/commands",
+		`{"verb":"Replace","items":[{"target":"./Vendor/MSFT/Test/Restart","data":"x"}]}`)
+	if r.StatusCode != http.StatusCreated {
+		t.Fatalf("enqueue: %d %s", r.StatusCode, r.body)
+	}
 	_, m = s.manage(s.client, msg1Session(t, cred(nextNonce), "7"))
 	token := mustToken(t, m)
+	if st := m.Commands[0]; st.Data != "212" || len(m.Commands) < 2 || m.Commands[len(m.Commands)-1].Name != "Replace" {
+		t.Fatalf("session 7 does not stay open: SyncHdr %s, %d commands", st.Data, len(m.Commands))
+	}
+	session7 := func(msgID, body string, final bool) []byte {
+		f := ""
+		if final {
+			f = "<Final/>"
+		}
+		return []byte(fmt.Sprintf(`<SyncML xmlns="SYNCML:SYNCML1.2"><SyncHdr><VerDTD>1.2</VerDTD><VerProto>DM/1.2</VerProto><SessionID>7</SessionID><MsgID>%s</MsgID>`+
+			`<Target><LocURI>%s</LocURI></Target><Source><LocURI>%s</LocURI></Source></SyncHdr><SyncBody>%s%s</SyncBody></SyncML>`,
+			msgID, s.url("/ManagementServer/MDM.svc"), deviceA, body, f))
+	}
+	withToken := managePath + "&" + omadm.SessionTokenParam + "=" + url.QueryEscape(token)
+	r = s.do(s.client, http.MethodPost, withToken, syncmlMedia,
+		session7("2", `<Status><CmdID>1</CmdID><MsgRef>1</MsgRef><CmdRef>0</CmdRef><Cmd>SyncHdr</Cmd><Data>200</Data></Status>`, false))
+	if m, err := syncml.Parse(r.body); err != nil || m.Commands[0].Data != "200" {
+		t.Fatalf("the open session's token before the restart: %d %s", r.StatusCode, clipped(r.body))
+	}
 	s.stop()
 	s.start()
-	next := bytes.Replace(bytes.Replace(ack, []byte("<SessionID>1</SessionID>"), []byte("<SessionID>7</SessionID>"), 1), []byte("ATTACKER"), []byte("x"), 1)
-	r = s.do(s.client, http.MethodPost, managePath+"&"+omadm.SessionTokenParam+"="+token, syncmlMedia, next)
-	if m, err := syncml.Parse(r.body); err != nil || m.Commands[0].Data != "407" {
-		t.Errorf("a session token after a restart: %d %s", r.StatusCode, clipped(r.body))
+	r = s.do(s.client, http.MethodPost, withToken, syncmlMedia, session7("3",
+		`<Replace><CmdID>1</CmdID><Item><Source><LocURI>./DevInfo/Man</LocURI></Source><Data>AFTER-RESTART</Data></Item></Replace>`, true))
+	if m, err := syncml.Parse(r.body); err != nil || m.Commands[0].Data != "407" || len(m.Commands) != 1 {
+		t.Errorf("the session token after a restart: %d %s", r.StatusCode, clipped(r.body))
+	}
+	r = s.admin(http.MethodGet, "/mdm/devices/"+deviceA, "")
+	if bytes.Contains(r.body, []byte("AFTER-RESTART")) {
+		t.Error("the message refused after the restart was applied")
 	}
 }
 
@@ -161,4 +190,61 @@ func commandState(t *testing.T, s *server, id string) string {
 		t.Fatalf("command %s: %v %s", id, err, r.body)
 	}
 	return c.State
+}
+
+// TestSessionTokenStaysOutOfLogsAndTraces: the token of a live digest
+// session, carried in the RespURI of every reply (and echoed by a device
+// in its Target LocURI), never reaches the debug log, the device trace
+// (admin API, CLI) or the device's page in the API: anyone reading them
+// could otherwise act as the device until the session ends.
+func TestSessionTokenStaysOutOfLogsAndTraces(t *testing.T) {
+	s := startCaddyFile(t, debugQuickstart(t))
+	a := enrollDevice(t, s, "a-enroll-request.xml", deviceA)
+	r := s.admin(http.MethodPost, "/mdm/devices/"+deviceA+"/commands",
+		`{"verb":"Replace","items":[{"target":"./Vendor/MSFT/Test/Token","data":"x"}]}`)
+	if r.StatusCode != http.StatusCreated {
+		t.Fatalf("enqueue: %d %s", r.StatusCode, r.body)
+	}
+	srv := appAuth(a.doc, "APPSRV")
+	nonce, _ := base64.StdEncoding.DecodeString(srv.Value("AAUTHDATA"))
+	cred := `<Cred><Meta><Format xmlns="syncml:metinf">b64</Format><Type xmlns="syncml:metinf">syncml:auth-md5</Type></Meta><Data>` +
+		omadm.Digest(srv.Value("AAUTHNAME"), srv.Value("AAUTHSECRET"), nonce) + `</Data></Cred>`
+	_, m := s.manage(s.client, msg1Session(t, cred, "1"))
+	token := mustToken(t, m)
+	respURI, _ := url.Parse(m.Header.RespURI)
+	// The device goes on at the RespURI and names it as its Target.
+	next := fmt.Sprintf(`<SyncML xmlns="SYNCML:SYNCML1.2"><SyncHdr><VerDTD>1.2</VerDTD><VerProto>DM/1.2</VerProto><SessionID>1</SessionID><MsgID>2</MsgID>`+
+		`<Target><LocURI>%s</LocURI></Target><Source><LocURI>%s</LocURI></Source></SyncHdr><SyncBody>`+
+		`<Status><CmdID>1</CmdID><MsgRef>1</MsgRef><CmdRef>0</CmdRef><Cmd>SyncHdr</Cmd><Data>200</Data></Status></SyncBody></SyncML>`,
+		strings.ReplaceAll(m.Header.RespURI, "&", "&amp;"), deviceA)
+	r = s.do(s.client, http.MethodPost, respURI.RequestURI(), syncmlMedia, []byte(next))
+	if m, err := syncml.Parse(r.body); err != nil || m.Commands[0].Data != "200" || mustToken(t, m) != token {
+		t.Fatalf("the session at its RespURI: %d %s", r.StatusCode, clipped(r.body))
+	}
+
+	noToken := func(where, text string) {
+		t.Helper()
+		if strings.Contains(text, token) {
+			t.Errorf("the live session token is in %s", where)
+		}
+	}
+	r = s.admin(http.MethodGet, "/mdm/devices/"+deviceA+"/trace", "")
+	if r.StatusCode != http.StatusOK || !bytes.Contains(r.body, []byte(omadm.SessionTokenParam+"=REDACTED")) {
+		t.Errorf("trace API (RespURI shown redacted): %d %s", r.StatusCode, clipped(r.body))
+	}
+	noToken("the trace API", string(r.body))
+	out, err := s.cli("trace", deviceA)
+	if err != nil {
+		t.Errorf("caddy mdm trace: %v", err)
+	}
+	noToken("caddy mdm trace", out)
+	r = s.admin(http.MethodGet, "/mdm/devices/"+deviceA, "")
+	noToken("the device API", string(r.body))
+
+	s.stop()
+	logs := s.logs.String()
+	if !strings.Contains(logs, `"msg":"response"`) || !strings.Contains(logs, "RespURI") {
+		t.Error("the debug log holds no reply: the test proves nothing")
+	}
+	noToken("the debug log", logs)
 }

@@ -89,9 +89,9 @@ type Service struct {
 }
 
 // Retire takes a stored device out of management: the record, the
-// canceled commands and the queue are written (finished commands first,
-// so a crash leaves a command finished twice, never lost) and the session
-// forgotten. The caller holds the device lock.
+// canceled commands and the queue are written (store.FinishCommands: a
+// crash leaves no command both finished and deliverable, and loses none)
+// and the session forgotten. The caller holds the device lock.
 func (s *Service) Retire(ctx context.Context, id string, d Departure) (*store.Device, error) {
 	dev, err := s.Store.Device(ctx, id)
 	if err != nil {
@@ -133,12 +133,7 @@ func (s *Service) finish(ctx context.Context, id string, canceled []*store.Comma
 	if len(canceled) == 0 {
 		return nil
 	}
-	for _, c := range canceled {
-		if err := s.Store.PutCommand(ctx, c); err != nil {
-			return err
-		}
-	}
-	if err := s.Store.PutQueue(ctx, id, q); err != nil {
+	if err := s.Store.FinishCommands(ctx, id, q, canceled); err != nil {
 		return err
 	}
 	events.Or(s.Events).Commands(events.CommandChange{Canceled: len(canceled)})

@@ -81,13 +81,15 @@ func (x *exchange) authenticate(peer []*x509.Certificate) (authResult, error) {
 	case x.req.SessionToken == "":
 		return failed(x.challenge(syncml.StatusMissingCredentials,
 			"no credentials and no session token: a digest session goes on only at the RespURI the server gave"))
-	case checkToken(x.sess, x.req.SessionToken, x.now, x.now.Add(x.s.SessionIdle)):
-		x.respToken = x.req.SessionToken
-		return authResult{method: store.AuthByDigest, status: syncml.StatusOK}, nil
-	default:
-		return failed(x.challenge(syncml.StatusMissingCredentials,
-			"session token unknown, expired or not this session's (sessions end with their package)"))
 	}
+	if ok, err := x.continueSession(x.req.SessionToken); err != nil {
+		return authResult{}, err
+	} else if !ok {
+		return failed(x.challenge(syncml.StatusMissingCredentials,
+			"session token unknown, expired, not this session's, or issued by a server process that restarted or stopped (sessions end with their package)"))
+	}
+	x.respToken = x.req.SessionToken
+	return authResult{method: store.AuthByDigest, status: syncml.StatusOK}, nil
 }
 
 // acceptDigest accepts a message whose digest matched: the nonce is spent
@@ -98,7 +100,7 @@ func (x *exchange) acceptDigest() (authResult, error) {
 	if err != nil {
 		return authResult{}, err
 	}
-	token, err := issueToken(x.s.Rand, x.sess, x.now.Add(x.s.SessionIdle))
+	token, err := issueToken(x.s.Rand, x.sess, x.now.Add(x.s.SessionIdle), x.s.NodeID, x.s.boot)
 	if err != nil {
 		return authResult{}, err
 	}

@@ -261,11 +261,9 @@ func (s *Server) Cancel(ctx context.Context, deviceID, cmdID, reason string) (*s
 			return c, fmt.Errorf("%w: %s is %s", ErrNotCancelable, cmdID, c.State)
 		}
 		c.State, c.Reason, c.DoneAt = store.CommandCanceled, reason, s.Now()
-		if err := s.Store.PutCommand(ctx, c); err != nil {
-			return nil, err
-		}
 		q.Commands = append(q.Commands[:i], q.Commands[i+1:]...)
-		if err := s.Store.PutQueue(ctx, deviceID, q); err != nil {
+		// Never both finished and deliverable, whatever fails when.
+		if err := s.Store.FinishCommands(ctx, deviceID, q, []*store.Command{c}); err != nil {
 			return nil, err
 		}
 		events.Or(s.Events).Commands(events.CommandChange{Canceled: 1})
@@ -277,8 +275,10 @@ func (s *Server) Cancel(ctx context.Context, deviceID, cmdID, reason string) (*s
 	return nil, ErrCommandNotFound
 }
 
-// Commands lists a device's commands: finished ones oldest first, then the
-// pending queue in order.
+// Commands lists a device's commands: finished ones oldest first (the
+// newest store.MaxFinishedCommands), then the pending queue in order. A
+// command found in both (a save cut short between its two writes, which
+// the device's next session repairs) is listed once, as finished.
 func (s *Server) Commands(ctx context.Context, deviceID string) ([]*store.Command, error) {
 	done, err := s.Store.FinishedCommands(ctx, deviceID)
 	if err != nil {
@@ -288,7 +288,16 @@ func (s *Server) Commands(ctx context.Context, deviceID string) ([]*store.Comman
 	if err != nil {
 		return nil, err
 	}
-	return append(done, q.Commands...), nil
+	seen := make(map[string]bool, len(done))
+	for _, c := range done {
+		seen[c.ID] = true
+	}
+	for _, c := range q.Commands {
+		if !seen[c.ID] {
+			done = append(done, c)
+		}
+	}
+	return done, nil
 }
 
 // newCommandID returns an ID that sorts by creation time: 13 hex digits of

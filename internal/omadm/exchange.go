@@ -40,6 +40,9 @@ type exchange struct {
 	// archived are finished commands of earlier messages, loaded when the
 	// device refers to them again.
 	archived map[string]*store.Command
+	// carried is the large object the session held when the message came
+	// (results.go).
+	carried *store.Incoming
 
 	ctx                                           context.Context
 	devDirty, invDirty, queueDirty, archivedDirty bool
@@ -91,6 +94,9 @@ func (x *exchange) load(ctx context.Context) error {
 		return err
 	}
 	if x.newSession {
+		if err := x.repairQueue(ctx); err != nil {
+			return err
+		}
 		inFlight := x.inFlightElsewhere(ctx)
 		for _, c := range x.queue.Commands {
 			if c.State == store.CommandSent && inFlight[c.ID] {
@@ -109,6 +115,7 @@ func (x *exchange) load(ctx context.Context) error {
 
 // apply handles the device's commands in order.
 func (x *exchange) apply() {
+	x.carried = x.sess.Incoming
 	for _, c := range x.msg.Commands {
 		x.report.Received = append(x.report.Received, describe(c))
 		switch c.Name {
@@ -224,6 +231,7 @@ func (x *exchange) applyResults(c *syncml.Command) {
 	}
 	key := store.SentKey{MsgID: msgRef, CmdID: c.CmdRef}
 	for _, it := range c.Items {
+		carried := x.continuesObject(msgRef, c.CmdRef)
 		switch code := x.receiveChunk(c, it, msgRef); code {
 		case 0:
 		case syncml.StatusChunkAccepted:
@@ -242,7 +250,10 @@ func (x *exchange) applyResults(c *syncml.Command) {
 			x.report.Notes = append(x.report.Notes, "results for unknown command "+key.String())
 			return
 		}
-		cmd.Results = append(cmd.Results, result(c, it))
+		if code := x.admitResult(cmd, result(c, it), carried); code != 0 {
+			x.status(c, code)
+			return
+		}
 		x.touch(cmd)
 	}
 }
@@ -258,6 +269,7 @@ func result(c *syncml.Command, it *syncml.Item) store.Result {
 
 // applyAlert handles session, client event and generic alerts.
 func (x *exchange) applyAlert(c *syncml.Command) {
+	var refused refusals
 	switch c.Data {
 	case syncml.AlertClientInitiated, syncml.AlertServerInitiated, syncml.AlertNextMessage, syncml.AlertSessionAbort:
 	case syncml.AlertClientEvent:
@@ -267,11 +279,13 @@ func (x *exchange) applyAlert(c *syncml.Command) {
 			if it.Meta != nil {
 				typ = it.Meta.Type
 			}
-			if typ == AADUserTokenType {
+			if isAADUserTokenType(typ) {
 				x.applyAADUserToken(it.Data) // a credential: never kept as is
 				continue
 			}
-			if x.inv.SetEvent(typ, it.Data) {
+			if changed, err := x.inv.SetEventValue(typ, it.Data); err != nil {
+				refused.add(it, syncml.StatusEntityTooLarge, err)
+			} else if changed {
 				x.changedInventory()
 			}
 		}
@@ -282,14 +296,17 @@ func (x *exchange) applyAlert(c *syncml.Command) {
 			if it.Meta != nil {
 				a.Type = it.Meta.Type
 			}
-			x.inv.AddAlert(a)
-			x.changedInventory()
 			if c.Data == syncml.AlertGeneric && a.Type == UnenrollmentAlertType {
 				x.leave(lifecycle.UserUnenrolled())
 			}
+			if err := x.inv.AddAlert(a); err != nil {
+				refused.add(it, syncml.StatusEntityTooLarge, err)
+				continue
+			}
+			x.changedInventory()
 		}
 	}
-	x.status(c, syncml.StatusOK)
+	x.statusItems(c, syncml.StatusOK, &refused)
 }
 
 // UnenrollmentAlertType is the generic alert a device sends when its user
@@ -311,6 +328,7 @@ func (x *exchange) leave(d lifecycle.Departure) {
 // (./DevInfo/* in package 1).
 func (x *exchange) applyInventory(c *syncml.Command) {
 	code := syncml.StatusOK
+	var refused refusals
 	for _, it := range c.Items {
 		if chunk := x.receiveChunk(c, it, ""); chunk != 0 {
 			code = chunk
@@ -324,11 +342,13 @@ func (x *exchange) applyInventory(c *syncml.Command) {
 			code = syncml.StatusBadRequest
 			continue
 		}
-		if x.inv.Set(uri, it.Data) {
+		if changed, err := x.inv.SetNode(uri, it.Data); err != nil {
+			refused.add(it, syncml.StatusEntityTooLarge, err)
+		} else if changed {
 			x.changedInventory()
 		}
 	}
-	x.status(c, code)
+	x.statusItems(c, code, &refused)
 }
 
 // changedInventory marks the inventory for writing; unchanged reports

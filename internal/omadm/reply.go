@@ -15,7 +15,10 @@ import (
 
 // replyMessage is the reply's header: the device's SessionID and MsgID
 // echoed, Target the device, Source the server URL, and the server's
-// credentials once the device has asked for them.
+// credentials once the device has asked for them, in answer to an
+// authenticated message only: a refusal (401, 403, 407, a malformed or
+// unknown device's message) carries none, or anyone naming a DeviceID
+// would get a replayable server digest over the device's nonce.
 func (x *exchange) replyMessage() *syncml.Message {
 	h := x.msg.Header
 	m := &syncml.Message{Header: syncml.Header{
@@ -26,7 +29,7 @@ func (x *exchange) replyMessage() *syncml.Message {
 	if x.respToken != "" {
 		m.Header.RespURI = x.respURI()
 	}
-	if x.dev != nil && (x.sendCred || x.dev.Digest.ClientChallenged) {
+	if x.dev != nil && x.report.Auth != "" && (x.sendCred || x.dev.Digest.ClientChallenged) {
 		if nonce, err := decodeNonce(x.dev.Digest.ClientNonce); err == nil {
 			m.Header.Cred = &syncml.Cred{
 				Type: syncml.AuthMD5, Format: syncml.FormatB64,
@@ -342,7 +345,9 @@ func (x *exchange) touch(cmd *store.Command) {
 }
 
 // save persists the exchange. Finished commands are written before the
-// queue that drops them, so a crash in between repeats, never loses.
+// queue that drops them, so a crash in between loses nothing, and the
+// device's next session drops from the queue what is finished already
+// (repairQueue) rather than send it again.
 func (x *exchange) save(ctx context.Context) error {
 	st := x.s.Store
 	id := x.dev.DeviceID
@@ -369,6 +374,9 @@ func (x *exchange) save(ctx context.Context) error {
 		if err := st.PutQueue(ctx, id, x.queue); err != nil {
 			return err
 		}
+	}
+	if len(x.finished) > 0 {
+		x.pruneFinished(ctx)
 	}
 	if x.invDirty {
 		if err := st.PutInventory(ctx, id, x.inv); err != nil {

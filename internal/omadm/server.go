@@ -62,6 +62,8 @@ type Server struct {
 	UserTokens UserTokenVerifier
 
 	idle idleSessions
+	// boot is this server's boot ID, drawn at Validate (sessiontoken.go).
+	boot string
 }
 
 // DefaultMaxObjectSize bounds a large object received from a device.
@@ -105,6 +107,13 @@ func (s *Server) Validate() error {
 			return err
 		}
 		s.NodeID = "node-" + id
+	}
+	if s.boot == "" {
+		boot, err := newBootID()
+		if err != nil {
+			return err
+		}
+		s.boot = boot
 	}
 	return nil
 }

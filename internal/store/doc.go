@@ -7,7 +7,7 @@
 //	mdm/devices/<DeviceID>/record.json          the device record (Device)
 //	mdm/devices/<DeviceID>/inventory.json       what the device reported (Inventory)
 //	mdm/devices/<DeviceID>/queue.json           pending commands, in order (Queue)
-//	mdm/devices/<DeviceID>/commands/<ID>.json   finished commands with status and results
+//	mdm/devices/<DeviceID>/commands/<ID>.json   finished commands with status and results (the newest MaxFinishedCommands)
 //	mdm/devices/<DeviceID>/session.json         its OMA-DM sessions still open (Sessions)
 //	mdm/devices/<DeviceID>/trace/head.json      which exchanges of the trace ring are live (Trace; opt-in)
 //	mdm/devices/<DeviceID>/trace/<slot>.json    one exchange, redacted: slot = sequence mod trace_exchanges

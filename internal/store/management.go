@@ -96,28 +96,11 @@ type Inventory struct {
 	Events    map[string]string `json:"events,omitempty"`
 	Alerts    []AlertRecord     `json:"alerts,omitempty"`
 	UpdatedAt time.Time         `json:"updated_at"`
-}
 
-// Set records a node value and reports whether it changed.
-func (inv *Inventory) Set(uri, value string) bool {
-	if old, ok := inv.Nodes[uri]; ok && old == value {
-		return false
-	}
-	inv.Nodes[uri] = value
-	return true
-}
-
-// SetEvent records the latest value of a client event type and reports
-// whether it changed.
-func (inv *Inventory) SetEvent(typ, value string) bool {
-	if inv.Events == nil {
-		inv.Events = map[string]string{}
-	}
-	if old, ok := inv.Events[typ]; ok && old == value {
-		return false
-	}
-	inv.Events[typ] = value
-	return true
+	// size is the bytes of Nodes and Events (keys and values), counted
+	// once when sized is false (inventory.go).
+	size  int
+	sized bool
 }
 
 // AlertRecord is one generic or client event alert.
@@ -131,12 +114,18 @@ type AlertRecord struct {
 // MaxAlerts bounds the alerts kept in an inventory.
 const MaxAlerts = 50
 
-// AddAlert records an alert, keeping the most recent MaxAlerts.
-func (inv *Inventory) AddAlert(a AlertRecord) {
+// AddAlert records an alert, keeping the most recent MaxAlerts. An alert
+// whose data or type passes MaxAlertData or MaxInventoryURI is refused
+// with ErrInventoryLimit and not kept.
+func (inv *Inventory) AddAlert(a AlertRecord) error {
+	if len(a.Data) > MaxAlertData || len(a.Type) > MaxInventoryURI {
+		return fmt.Errorf("%w: alert of %d bytes of data, type of %d (at most %d and %d)", ErrInventoryLimit, len(a.Data), len(a.Type), MaxAlertData, MaxInventoryURI)
+	}
 	inv.Alerts = append(inv.Alerts, a)
 	if n := len(inv.Alerts); n > MaxAlerts {
 		inv.Alerts = append([]AlertRecord(nil), inv.Alerts[n-MaxAlerts:]...)
 	}
+	return nil
 }
 
 // AuthMethod is how a device proved itself in an OMA-DM message.
@@ -181,6 +170,12 @@ type Session struct {
 	// can check it, as the token lives nowhere but on the device.
 	TokenHash    string    `json:"token_hash,omitempty"`
 	TokenExpires time.Time `json:"token_expires,omitzero"`
+	// TokenNode and TokenBoot name the server process that issued the
+	// token: its node ID and the boot ID it drew at start. Only that
+	// process, or a live node whose heartbeat names that boot, accepts
+	// the token, so none survives a restart of its issuer.
+	TokenNode string `json:"token_node,omitempty"`
+	TokenBoot string `json:"token_boot,omitempty"`
 }
 
 // SentKey is where a command went: the server message's MsgID and the
@@ -313,23 +308,5 @@ func (s *Store) listSorted(ctx context.Context, dir string) ([]string, error) {
 		}
 	}
 	sort.Strings(out)
-	return out, nil
-}
-
-// FinishedCommands lists a device's finished commands, oldest first.
-func (s *Store) FinishedCommands(ctx context.Context, deviceID string) ([]*Command, error) {
-	keys, err := s.listSorted(ctx, commandsDir(deviceID))
-	if err != nil {
-		return nil, err
-	}
-	out := make([]*Command, 0, len(keys))
-	for _, k := range keys {
-		c := &Command{}
-		if found, err := s.loadJSON(ctx, k, c); err != nil {
-			return nil, err
-		} else if found {
-			out = append(out, c)
-		}
-	}
 	return out, nil
 }

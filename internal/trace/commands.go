@@ -73,8 +73,10 @@ func redactSpec(s store.CommandSpec, hide bool) store.CommandSpec {
 }
 
 // Inventory returns inv with the values of nodes whose LocURI is a
-// SecretURI REDACTED (a device may report them in a Replace or Alert).
+// SecretURI REDACTED (a device may report them in a Replace or Alert), and
+// Entra user token events redacted (see userTokenEvents).
 func Inventory(inv store.Inventory) store.Inventory {
+	inv.Events = userTokenEvents(inv.Events)
 	var nodes map[string]string
 	for uri, v := range inv.Nodes {
 		if v != "" && SecretURI(uri) {

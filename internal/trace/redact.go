@@ -16,7 +16,9 @@
 // credentials); provisioning document parms whose name is a SecretName
 // (AAUTHSECRET, EnrollmentToken, ...); the Data of SyncML Items whose
 // Target or Source LocURI is a SecretURI (WlanXml, VPNv2 ProfileXML, ...);
-// and, given their CmdIDs, the Data of every Item of sensitive commands.
+// the value of the digest session token in a RespURI or LocURI (the rest
+// of the URL stays readable); and, given their CmdIDs, the Data of every
+// Item of sensitive commands.
 // A provisioning document BinarySecurityToken is decoded inline, itself
 // redacted, so a trace shows what the device was told.
 package trace
@@ -169,6 +171,8 @@ func (r *redactor) element(e *etree.Element, sc scope) {
 		return
 	case name == "cred":
 		sc.cred = true
+	case uriElement(name):
+		redactURI(e)
 	}
 	if !sc.sensitive && r.sensitive != nil {
 		for _, c := range e.ChildElements() {

@@ -6,6 +6,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/caddy-mdm/caddy-mdm/internal/quote"
 )
 
 // Options are how Render writes.
@@ -52,7 +54,7 @@ func Render(w io.Writer, exs []Exchange, opts Options) error {
 		if ex.Status >= 400 || ex.Status == 0 {
 			statusColor = ansiRed
 		}
-		p.line(p.paint(ansiBold, "=== "+ex.At.UTC().Format(time.RFC3339Nano)+" "+ex.Kind+" (") + p.paint(ansiBold+statusColor, status) + p.paint(ansiBold, ")"))
+		p.line(p.paint(ansiBold, "=== "+ex.At.UTC().Format(time.RFC3339Nano)+" "+quote.Controls(ex.Kind)+" (") + p.paint(ansiBold+statusColor, status) + p.paint(ansiBold, ")"))
 		p.message("-->", "device → server", ex.Request)
 		p.message("<--", "server → device", ex.Response)
 	}
@@ -77,16 +79,17 @@ func (p *printer) line(s string) {
 }
 
 func (p *printer) message(arrow, direction string, m Message) {
-	p.line(p.paint(ansiBold+ansiMagenta, arrow+" "+m.Title) + p.paint(ansiDim, "  ("+direction+")"))
+	p.line(p.paint(ansiBold+ansiMagenta, arrow+" "+quote.Controls(m.Title)) + p.paint(ansiDim, "  ("+direction+")"))
 	for _, s := range m.Summary {
-		p.line("    " + p.paint(ansiYellow, s))
+		p.line("    " + p.paint(ansiYellow, quote.Controls(s)))
 	}
 	for _, c := range m.Certificates {
 		p.certificate(c)
 	}
 	if m.Format == FormatText {
 		if m.Text != "" {
-			p.line("    " + strings.ReplaceAll(m.Text, "\n", "\n    "))
+			// Not XML: what the device sent, on one line.
+			p.line("    " + quote.Controls(m.Text))
 		}
 		return
 	}
@@ -97,10 +100,10 @@ func (p *printer) message(arrow, direction string, m Message) {
 func (p *printer) certificate(c Certificate) {
 	head := "    certificate, " + c.Where + ": "
 	if c.Error != "" {
-		p.line(head + p.paint(ansiRed, "not readable: "+c.Error))
+		p.line(head + p.paint(ansiRed, "not readable: "+quote.Controls(c.Error)))
 		return
 	}
-	p.line(head + p.paint(ansiBold, c.Subject))
+	p.line(head + p.paint(ansiBold, quote.Controls(c.Subject)))
 	var parts []string
 	if c.Issuer != "" {
 		parts = append(parts, "issuer "+c.Issuer)
@@ -121,15 +124,22 @@ func (p *printer) certificate(c Certificate) {
 		parts = append(parts, "CA")
 	}
 	for _, s := range parts {
-		p.line("      " + s)
+		p.line("      " + quote.Controls(s))
 	}
 }
 
-// xml writes the indented body, four spaces in, coloured by class.
+// xml writes the indented body, four spaces in, coloured by class. Only
+// the layout (punctuation segments) starts lines: what the body holds is
+// written with its control characters escaped, so that a device's text
+// never makes a line of its own nor drives the terminal.
 func (p *printer) xml(segs []Segment) {
 	atLineStart := true
 	for _, s := range segs {
-		lines := strings.Split(s.Text, "\n")
+		text := s.Text
+		if s.Class != ClassPunct {
+			text = quote.Controls(text)
+		}
+		lines := strings.Split(text, "\n")
 		for i, part := range lines {
 			if i > 0 {
 				p.w.WriteByte('\n')

@@ -1,0 +1,55 @@
+package omadm
+
+import (
+	"strconv"
+
+	"github.com/caddy-mdm/caddy-mdm/internal/store"
+	"github.com/caddy-mdm/caddy-mdm/internal/syncml"
+)
+
+// MaxCommandResults bounds the results kept for one command (data and
+// names of all its Results items), or the server's MaxObjectSize and a
+// margin when that is larger, so that one largest object always fits. A
+// Get of a few hundred nodes returns far less; without a bound a device
+// could grow one command record for the rest of its session.
+const MaxCommandResults = 4 << 20
+
+// resultOverhead is what a kept result costs beyond its strings (its JSON
+// field names), so that empty items count too.
+const resultOverhead = 64
+
+// continuesObject reports whether the session holds a large object begun
+// in an earlier message for the command at msgRef:cmdRef: its last chunk
+// may complete it after the command's Status was handled.
+func (x *exchange) continuesObject(msgRef, cmdRef string) bool {
+	in := x.sess.Incoming
+	return in != nil && in == x.carried && in.Cmd == syncml.CmdResults && in.MsgRef == msgRef && in.CmdRef == cmdRef
+}
+
+// admitResult keeps r on cmd and returns 0, or returns the Status that
+// refuses the Results (logged), keeping nothing: 403 for a command that
+// was finished before this message (Windows sends Results with their
+// Status; only a large object begun earlier may complete later), 413 when
+// the command's results would pass their bound.
+func (x *exchange) admitResult(cmd *store.Command, r store.Result, carried bool) syncml.Status {
+	if !carried && x.finished[cmd.ID] == nil && x.pending(cmd.ID) == nil {
+		x.report.Notes = append(x.report.Notes, "results for "+cmd.ID+" refused: it was finished in an earlier message")
+		return syncml.StatusForbidden
+	}
+	limit := max(MaxCommandResults, x.s.MaxObjectSize+64<<10)
+	used := 0
+	for i := range cmd.Results {
+		used += resultSize(&cmd.Results[i])
+	}
+	if used+resultSize(&r) > limit {
+		x.report.Notes = append(x.report.Notes, "results for "+cmd.ID+" refused: "+strconv.Itoa(used)+" bytes kept, "+
+			strconv.Itoa(resultSize(&r))+" more would pass "+strconv.Itoa(limit))
+		return syncml.StatusEntityTooLarge
+	}
+	cmd.Results = append(cmd.Results, r)
+	return 0
+}
+
+func resultSize(r *store.Result) int {
+	return len(r.Source) + len(r.Data) + len(r.Format) + len(r.Type) + resultOverhead
+}
