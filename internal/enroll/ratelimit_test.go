@@ -310,3 +310,35 @@ func TestDummyHashCost(t *testing.T) {
 		t.Error("DummyHash")
 	}
 }
+
+// TestPanickingCompareReleasesBudget: a comparison that panics (recovered
+// by net/http) still ends its check: the budget it held is released, as a
+// failure, not held for good.
+func TestPanickingCompareReleasesBudget(t *testing.T) {
+	users := captureUsers(t)
+	fake, err := DummyBcryptHash(users["demio"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	panics := true
+	a := NewPasswordAuth(users, func(hash, pw []byte) (bool, error) {
+		if panics {
+			panic("compare")
+		}
+		return bcryptCompare(hash, pw)
+	}, fake)
+	c := newClock()
+	a.LimitFailures(FailureLimits{PerUserBurst: 2, PerUserEvery: time.Minute, Now: c.now})
+	for range 2 {
+		func() {
+			defer func() { _ = recover() }()
+			_, _ = a.Authenticate(context.Background(), Credentials{Username: "demio", Password: "x"})
+		}()
+	}
+	panics = false
+	// Two failures spent, none held: a minute later one attempt is back.
+	c.add(time.Minute)
+	if _, err := a.Authenticate(context.Background(), Credentials{Username: "demio", Password: "demo"}); err != nil {
+		t.Fatalf("after two panicking checks and a minute: %v", err)
+	}
+}

@@ -100,21 +100,23 @@ func getResults(cmdID int, cmdRef, data string) string {
 	return fmt.Sprintf(`<Results><CmdID>%d</CmdID><MsgRef>1</MsgRef><CmdRef>%s</CmdRef><Item><Source><LocURI>./Vendor/MSFT/Log</LocURI></Source><Data>%s</Data></Item></Results>`, cmdID, cmdRef, data)
 }
 
-// TestResultsAfterAcknowledgementRefused: Results for a command finished in
-// an earlier message are answered 403 and not kept.
-func TestResultsAfterAcknowledgementRefused(t *testing.T) {
+// TestResultsAfterTheirStatusKept: a device that splits its package puts
+// the Get's Status at the end of one message (no Final) and its Results at
+// the start of the next; they are kept, not refused as late.
+func TestResultsAfterTheirStatusKept(t *testing.T) {
 	h := newHarness(t, AuthEither, nil)
 	h.enroll(deviceA)
 	get := h.enqueue(deviceA, store.CommandSpec{Verb: "Get", Items: []store.ItemSpec{{Target: "./Vendor/MSFT/Log"}}})
 	_, m := h.send(deviceA, msg(deviceA, "1", 1, "", session1Alert, true))
 	cmdID := sentCommands(m)[0].CmdID
-	h.send(deviceA, msg(deviceA, "1", 2, "", status(1, "1", "0", "SyncHdr", 200)+status(2, "1", cmdID, "Get", 200)+getResults(3, cmdID, "first"), true))
-	_, m = h.send(deviceA, msg(deviceA, "1", 3, "", getResults(1, cmdID, "late")+getResults(2, cmdID, "later"), true))
-	sts := statusesFor(m, "1")
-	if len(sts) != 1 || sts[0].Data != "403" || sts[0].Cmd != "Results" {
-		t.Errorf("late Results answered %+v", sts)
+	h.send(deviceA, msg(deviceA, "1", 2, "", status(1, "1", "0", "SyncHdr", 200)+status(2, "1", cmdID, "Get", 200), false))
+	_, m = h.send(deviceA, msg(deviceA, "1", 3, "", getResults(1, cmdID, "value")+getResults(2, cmdID, "more"), true))
+	for _, c := range m.Commands {
+		if c.Name == syncml.CmdStatus && c.Cmd == "Results" && c.Data != "200" {
+			t.Errorf("Results after their Status answered %s", c.Data)
+		}
 	}
-	if c := h.commands(deviceA)[get.ID]; len(c.Results) != 1 || c.Results[0].Data != "first" {
+	if c := h.commands(deviceA)[get.ID]; len(c.Results) != 2 || c.Results[0].Data != "value" || c.Results[1].Data != "more" {
 		t.Errorf("results %+v", c.Results)
 	}
 }

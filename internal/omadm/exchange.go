@@ -231,7 +231,6 @@ func (x *exchange) applyResults(c *syncml.Command) {
 	}
 	key := store.SentKey{MsgID: msgRef, CmdID: c.CmdRef}
 	for _, it := range c.Items {
-		carried := x.continuesObject(msgRef, c.CmdRef)
 		switch code := x.receiveChunk(c, it, msgRef); code {
 		case 0:
 		case syncml.StatusChunkAccepted:
@@ -250,7 +249,7 @@ func (x *exchange) applyResults(c *syncml.Command) {
 			x.report.Notes = append(x.report.Notes, "results for unknown command "+key.String())
 			return
 		}
-		if code := x.admitResult(cmd, result(c, it), carried); code != 0 {
+		if code := x.admitResult(cmd, result(c, it)); code != 0 {
 			x.status(c, code)
 			return
 		}

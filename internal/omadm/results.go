@@ -18,24 +18,12 @@ const MaxCommandResults = 4 << 20
 // field names), so that empty items count too.
 const resultOverhead = 64
 
-// continuesObject reports whether the session holds a large object begun
-// in an earlier message for the command at msgRef:cmdRef: its last chunk
-// may complete it after the command's Status was handled.
-func (x *exchange) continuesObject(msgRef, cmdRef string) bool {
-	in := x.sess.Incoming
-	return in != nil && in == x.carried && in.Cmd == syncml.CmdResults && in.MsgRef == msgRef && in.CmdRef == cmdRef
-}
-
-// admitResult keeps r on cmd and returns 0, or returns the Status that
-// refuses the Results (logged), keeping nothing: 403 for a command that
-// was finished before this message (Windows sends Results with their
-// Status; only a large object begun earlier may complete later), 413 when
-// the command's results would pass their bound.
-func (x *exchange) admitResult(cmd *store.Command, r store.Result, carried bool) syncml.Status {
-	if !carried && x.finished[cmd.ID] == nil && x.pending(cmd.ID) == nil {
-		x.report.Notes = append(x.report.Notes, "results for "+cmd.ID+" refused: it was finished in an earlier message")
-		return syncml.StatusForbidden
-	}
+// admitResult keeps r on cmd and returns 0, or returns 413 (logged),
+// keeping nothing, when the command's results would pass their bound.
+// Results may come after the command's Status, even in a later message of
+// the package (a device splits a package at command boundaries), so the
+// bound, not the command's state, is what stops a device growing a record.
+func (x *exchange) admitResult(cmd *store.Command, r store.Result) syncml.Status {
 	limit := max(MaxCommandResults, x.s.MaxObjectSize+64<<10)
 	used := 0
 	for i := range cmd.Results {
