@@ -278,7 +278,16 @@ func (s *Service) conflictsByLabels(ctx context.Context, p *store.Profile, other
 // labelTargets lists the devices that carry an included admin label and
 // no excluded one, from the label index.
 func (s *Service) labelTargets(ctx context.Context, t store.ProfileTargets) (map[string]bool, error) {
-	out := map[string]bool{}
+	return s.selectDevices(ctx, nil, t)
+}
+
+// selectDevices is base and the devices carrying an included label, minus
+// those carrying an excluded one: one label index listing per label.
+func (s *Service) selectDevices(ctx context.Context, base []string, t store.ProfileTargets) (map[string]bool, error) {
+	out := make(map[string]bool, len(base))
+	for _, id := range base {
+		out[id] = true
+	}
 	for _, l := range t.IncludeAny {
 		ids, err := s.Store.LabelDevices(ctx, l)
 		if err != nil {
@@ -441,33 +450,16 @@ type Summary struct {
 // state index holds as unenrolled or retired (they keep their labels, but
 // will never check in to apply anything), no record read.
 func (s *Service) targetSet(ctx context.Context, t store.ProfileTargets) (map[string]bool, error) {
-	out := map[string]bool{}
+	var all []string
 	if t.All {
-		ids, err := s.Store.DeviceIDs(ctx)
-		if err != nil {
+		var err error
+		if all, err = s.Store.DeviceIDs(ctx); err != nil {
 			return nil, err
-		}
-		for _, id := range ids {
-			out[id] = true
 		}
 	}
-	for _, l := range t.IncludeAny {
-		ids, err := s.Store.LabelDevices(ctx, l)
-		if err != nil {
-			return nil, err
-		}
-		for _, id := range ids {
-			out[id] = true
-		}
-	}
-	for _, l := range t.ExcludeAny {
-		ids, err := s.Store.LabelDevices(ctx, l)
-		if err != nil {
-			return nil, err
-		}
-		for _, id := range ids {
-			delete(out, id)
-		}
+	out, err := s.selectDevices(ctx, all, t)
+	if err != nil {
+		return nil, err
 	}
 	inactive, err := s.Store.InactiveDeviceIDs(ctx)
 	if err != nil {

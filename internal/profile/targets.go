@@ -114,16 +114,18 @@ func MayOverlap(a, b store.ProfileTargets) bool {
 // carries both (checked at upload and at every label change) rather than
 // by construction.
 func ByAdminLabelsOnly(a, b store.ProfileTargets) bool {
-	if a.All || b.All || !adminLabelsOnly(a) || !adminLabelsOnly(b) {
-		return false
-	}
+	return !a.All && !b.All && adminLabelsOnly(a) && adminLabelsOnly(b) && !shareInclude(a, b)
+}
+
+// shareInclude: a and b include a common label.
+func shareInclude(a, b store.ProfileTargets) bool {
 	inA := set(a.IncludeAny)
 	for _, l := range b.IncludeAny {
 		if inA[l] {
-			return false
+			return true
 		}
 	}
-	return true
+	return false
 }
 
 func adminLabelsOnly(t store.ProfileTargets) bool {
@@ -163,13 +165,7 @@ func exclusive(a, b store.ProfileTargets) bool {
 			return false
 		}
 	}
-	inA := set(a.IncludeAny)
-	for _, l := range b.IncludeAny {
-		if inA[l] {
-			return false
-		}
-	}
-	return true
+	return !shareInclude(a, b)
 }
 
 func set(xs []string) map[string]bool {

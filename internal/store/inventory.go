@@ -40,34 +40,29 @@ var ErrInventoryLimit = errors.New("inventory limit")
 // inventory is left as it was. An inventory stored over the bounds (before
 // they existed) still takes changes that do not grow it.
 func (inv *Inventory) SetNode(uri, value string) (bool, error) {
-	if inv.Nodes == nil {
-		inv.Nodes = map[string]string{}
-	}
-	old, ok := inv.Nodes[uri]
-	if ok && old == value {
-		return false, nil
-	}
-	if err := inv.admit("node", uri, value, old, ok, len(inv.Nodes), MaxInventoryNodes); err != nil {
-		return false, err
-	}
-	inv.Nodes[uri] = value
-	return true, nil
+	return inv.setIn(&inv.Nodes, "node", uri, value, MaxInventoryNodes)
 }
 
 // SetEventValue records the latest value of a client event type and
 // reports whether it changed, within the same bounds as SetNode.
 func (inv *Inventory) SetEventValue(typ, value string) (bool, error) {
-	if inv.Events == nil {
-		inv.Events = map[string]string{}
+	return inv.setIn(&inv.Events, "event", typ, value, MaxInventoryEvents)
+}
+
+// setIn sets key in *m (made when nil) within the bounds, at most maxKeys
+// keys; kind names them in the refusal.
+func (inv *Inventory) setIn(m *map[string]string, kind, key, value string, maxKeys int) (bool, error) {
+	if *m == nil {
+		*m = map[string]string{}
 	}
-	old, ok := inv.Events[typ]
+	old, ok := (*m)[key]
 	if ok && old == value {
 		return false, nil
 	}
-	if err := inv.admit("event", typ, value, old, ok, len(inv.Events), MaxInventoryEvents); err != nil {
+	if err := inv.admit(kind, key, value, old, ok, len(*m), maxKeys); err != nil {
 		return false, err
 	}
-	inv.Events[typ] = value
+	(*m)[key] = value
 	return true, nil
 }
 
