@@ -60,16 +60,22 @@ func (b *consoleBackend) Counts(ctx context.Context) (*store.DeviceCounts, error
 	return &c, nil
 }
 
+// redactedDevices replaces each record of a page by its redacted copy:
+// pages never carry device secrets.
+func redactedDevices(devs []*store.Device) []*store.Device {
+	for i, d := range devs {
+		r := d.Redacted()
+		devs[i] = &r
+	}
+	return devs
+}
+
 func (b *consoleBackend) FindDevices(ctx context.Context, state store.DeviceState, match store.DeviceMatch, after string, limit int) ([]*store.Device, string, error) {
 	devs, next, err := b.app.store.FindDevices(ctx, state, match, after, limit, 0)
 	if err != nil {
 		return nil, "", consoleErr(err)
 	}
-	for i, d := range devs {
-		r := d.Redacted()
-		devs[i] = &r
-	}
-	return devs, next, nil
+	return redactedDevices(devs), next, nil
 }
 
 func (b *consoleBackend) Device(ctx context.Context, id string) (*console.DeviceData, error) {
@@ -138,11 +144,7 @@ func (b *consoleBackend) FindLabeledDevices(ctx context.Context, label string, s
 	if err != nil {
 		return nil, "", consoleErr(err)
 	}
-	for i, d := range devs {
-		r := d.Redacted()
-		devs[i] = &r
-	}
-	return devs, next, nil
+	return redactedDevices(devs), next, nil
 }
 
 func (b *consoleBackend) DeviceFleet(ctx context.Context, id string) (*profile.DeviceView, error) {

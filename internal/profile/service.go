@@ -477,15 +477,7 @@ var activeStates = []string{store.ProfileSent, store.ProfileApplied, store.Profi
 // Summary counts a profile's devices per state with listings only: the
 // target labels' index entries and the profile version's state markers.
 func (s *Service) Summary(ctx context.Context, name string) (*Summary, error) {
-	cat, err := s.Store.ProfileCatalog(ctx)
-	if err != nil {
-		return nil, err
-	}
-	meta := cat.Profiles[name]
-	if meta == nil {
-		return nil, ErrNotFound
-	}
-	targeted, states, err := s.membership(ctx, meta)
+	_, targeted, states, err := s.membershipOf(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -493,9 +485,8 @@ func (s *Service) Summary(ctx context.Context, name string) (*Summary, error) {
 	for _, st := range store.ProfileStates {
 		sum.Counts[st] = 0
 	}
-	for id, st := range states {
+	for _, st := range states {
 		sum.Counts[st]++
-		_ = id
 	}
 	for id := range targeted {
 		if _, ok := states[id]; !ok {
@@ -503,6 +494,21 @@ func (s *Service) Summary(ctx context.Context, name string) (*Summary, error) {
 		}
 	}
 	return sum, nil
+}
+
+// membershipOf is membership of the catalog's profile name, with its
+// catalog entry (ErrNotFound when there is none).
+func (s *Service) membershipOf(ctx context.Context, name string) (*store.ProfileMeta, map[string]bool, map[string]string, error) {
+	cat, err := s.Store.ProfileCatalog(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	meta := cat.Profiles[name]
+	if meta == nil {
+		return nil, nil, nil, ErrNotFound
+	}
+	targeted, states, err := s.membership(ctx, meta)
+	return meta, targeted, states, err
 }
 
 // membership returns the targeted devices, and the marked state of each
@@ -571,15 +577,7 @@ func (s *Service) Devices(ctx context.Context, name, state, after string, limit 
 	if state != "" && !slices.Contains(store.ProfileStates, state) {
 		return nil, invalid("state %q: want one of %v", clip(state), store.ProfileStates)
 	}
-	cat, err := s.Store.ProfileCatalog(ctx)
-	if err != nil {
-		return nil, err
-	}
-	meta := cat.Profiles[name]
-	if meta == nil {
-		return nil, ErrNotFound
-	}
-	targeted, states, err := s.membership(ctx, meta)
+	meta, targeted, states, err := s.membershipOf(ctx, name)
 	if err != nil {
 		return nil, err
 	}
