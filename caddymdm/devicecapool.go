@@ -22,8 +22,14 @@ func init() {
 //	}
 //
 // verify_if_given lets enrollment (which has no certificate yet) through;
-// mdm_omadm then binds each certificate to its device.
+// mdm_omadm then binds each certificate to its device. The pool also lets
+// devices resume TLS sessions on its policy (SessionResumption) unless
+// no_session_resumption is set.
 type DeviceCAPool struct {
+	// Keep Caddy's default for client-authenticated policies: no session
+	// tickets, a full handshake on every connection.
+	NoSessionResumption bool `json:"no_session_resumption,omitempty"`
+
 	pool *x509.CertPool
 }
 
@@ -42,6 +48,9 @@ func (p *DeviceCAPool) Provision(ctx caddy.Context) error {
 		return err
 	}
 	p.pool = app.DeviceCAPool()
+	if !p.NoSessionResumption {
+		offerResumption(ctx)
+	}
 	return nil
 }
 
@@ -50,11 +59,24 @@ func (p DeviceCAPool) CertPool() *x509.CertPool { return p.pool }
 
 // UnmarshalCaddyfile sets up the pool from Caddyfile tokens. Syntax:
 //
-//	trust_pool mdm_device_ca
+//	trust_pool mdm_device_ca [{
+//		no_session_resumption
+//	}]
 func (p *DeviceCAPool) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next()
-	if d.NextArg() || d.NextBlock(0) {
-		return d.Err("mdm_device_ca takes no options: the CA is the mdm app's device_ca")
+	if d.NextArg() {
+		return d.Err("mdm_device_ca takes no arguments: the CA is the mdm app's device_ca")
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "no_session_resumption":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			p.NoSessionResumption = true
+		default:
+			return d.Errf("mdm_device_ca: unknown option %q (the only one is no_session_resumption)", d.Val())
+		}
 	}
 	return nil
 }

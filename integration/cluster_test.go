@@ -268,6 +268,13 @@ func TestClusterEnrollOnASessionOnB(t *testing.T) {
 	if r.StatusCode != http.StatusOK || !strings.Contains(string(r.body), "DevDetail/SwV") {
 		t.Fatalf("trace through A: %d %.300s", r.StatusCode, r.body)
 	}
+	// A TLS session begun on A resumes on B: the nodes share the ticket
+	// keys (a secret in the shared storage).
+	sessions := tls.NewLRUClientSessionCache(2)
+	c.a.manage(c.a.resumingClient(dev.cert, EnrollmentHost, sessions), sessionMsg(t, "a-syncml-session1-msg1.xml", "r1"))
+	if r, m := c.b.manage(c.b.resumingClient(dev.cert, EnrollmentHost, sessions), sessionMsg(t, "a-syncml-session1-msg1.xml", "r2")); !r.TLS.DidResume || m.Commands[0].Data != "200" {
+		t.Errorf("a session of node A on node B: resumed %v, %+v", r.TLS.DidResume, m.Commands[0])
+	}
 	// A retirement on A takes effect on B at once.
 	if r := c.a.admin(http.MethodPost, "/mdm/devices/"+deviceA+"/retire", `{"reason":"stolen"}`); r.StatusCode != http.StatusOK {
 		t.Fatalf("retire on A: %d %s", r.StatusCode, r.body)

@@ -27,8 +27,10 @@ func report(w io.Writer, rs []runResult, o options, bcryptMS float64) {
 		fmt.Fprintf(w, "  floor asking for resumption: %.3f ms (%.0f%% of handshakes resumed)\n", r.floorResumed.cpuMS, 100*r.floorResumed.resumed)
 		fmt.Fprintf(w, "  enrollment: %.2f ms CPU = %.1fx floor = %.2fx bcrypt; p50 %s, p99 %s; %.1f/s, %d errors\n",
 			r.enrollCPU, r.enrollCPU/fl, r.enrollCPU/bcryptMS, r.enroll.P50.Round(time.Millisecond), r.enroll.P99.Round(time.Millisecond), r.enroll.PerSec, r.enroll.Errors)
-		fmt.Fprintf(w, "  session: %.3f ms CPU = %.2fx floor = %.3fx bcrypt; p50 %s, p99 %s; %.1f/s; %d sessions, %d errors; %.0f%% resumed TLS\n",
-			r.sessionCPU, r.sessionCPU/fl, r.sessionCPU/bcryptMS, r.sessionP50.Round(100*time.Microsecond), r.sessionP99.Round(100*time.Microsecond),
+		flr := r.floorResumed.cpuMS
+		fmt.Fprintf(w, "  session, full handshake: %.3f ms CPU = %.2fx floor\n", r.sessionFullCPU, r.sessionFullCPU/fl)
+		fmt.Fprintf(w, "  session, resuming as Windows does: %.3f ms CPU = %.2fx resumed floor = %.2fx full floor = %.3fx bcrypt; p50 %s, p99 %s; %.1f/s; %d sessions, %d errors; %.0f%% resumed TLS\n",
+			r.sessionCPU, r.sessionCPU/flr, r.sessionCPU/fl, r.sessionCPU/bcryptMS, r.sessionP50.Round(100*time.Microsecond), r.sessionP99.Round(100*time.Microsecond),
 			r.sessionsPerSec, r.sessionCount, r.sessionErrs, 100*r.emulatorResumed)
 		fmt.Fprintf(w, "  first session after enrollment: %.3f ms CPU = %.2fx floor\n", r.firstSessionCPU, r.firstSessionCPU/fl)
 		fmt.Fprintf(w, "  storage: %d B per device; %.2f writes per session\n", r.storagePerDevice, r.writesPerSession)
@@ -47,16 +49,17 @@ func report(w io.Writer, rs []runResult, o options, bcryptMS float64) {
 		}
 		fmt.Fprintf(w, "  100,000-device morning peak from the per-session cost: %.0f sessions/s x %.3f ms = %.1f%% of 2 cores\n",
 			o.peakRate, r.sessionCPU, o.peakRate*r.sessionCPU/1000/2*100)
-		fmt.Fprintf(w, "  targets: session <= 1.3x floor: %.2fx %s; enrollment <= bcrypt + 6x floor: bcrypt + %.1fx %s\n\n",
-			r.sessionCPU/fl, verdict(r.sessionCPU <= 1.3*fl), r.enrollCPU/fl, verdict(r.enrollCPU <= 6*fl))
+		fmt.Fprintf(w, "  targets: session <= 1.3x floor: %.2fx full, %.2fx resumed %s; resumed session < the peer's 1.65 ms: %.2f ms %s; enrollment <= bcrypt + 6x floor: bcrypt + %.1fx %s\n\n",
+			r.sessionFullCPU/fl, r.sessionCPU/flr, verdict(r.sessionFullCPU <= 1.3*fl && r.sessionCPU <= 1.3*flr),
+			r.sessionCPU, verdict(r.sessionCPU < 1.65), r.enrollCPU/fl, verdict(r.enrollCPU <= 6*fl))
 	}
 	fmt.Fprintf(w, "one bcrypt check (cost 10): %.1f ms\n\n", bcryptMS)
-	fmt.Fprintln(w, "| run | floor CPU / request | session CPU | session / floor | enrollment CPU (hash cached) | enrollment / floor | enrollment / bcrypt | session p50 / p99 | enrollment p50 / p99 | peak RSS | storage / device | writes / session |")
+	fmt.Fprintln(w, "| run | floor: full / resumed | session, full handshake / floor | session, resumed / resumed floor | enrollment CPU (hash cached) | enrollment / floor | enrollment / bcrypt | session p50 / p99 | enrollment p50 / p99 | peak RSS | storage / device | writes / session |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rs {
-		fl := r.floorFull.cpuMS
-		fmt.Fprintf(w, "| %s | %.2f ms | %.2f ms | %.2fx | %.1f ms | %.1fx | %.2fx | %s / %s | %s / %s | %d MiB | %d B | %.2f |\n",
-			r.name, fl, r.sessionCPU, r.sessionCPU/fl, r.enrollCPU, r.enrollCPU/fl, r.enrollCPU/bcryptMS,
+		fl, flr := r.floorFull.cpuMS, r.floorResumed.cpuMS
+		fmt.Fprintf(w, "| %s | %.2f / %.2f ms | %.2f ms = %.2fx | %.2f ms = %.2fx | %.1f ms | %.1fx | %.2fx | %s / %s | %s / %s | %d MiB | %d B | %.2f |\n",
+			r.name, fl, flr, r.sessionFullCPU, r.sessionFullCPU/fl, r.sessionCPU, r.sessionCPU/flr, r.enrollCPU, r.enrollCPU/fl, r.enrollCPU/bcryptMS,
 			r.sessionP50.Round(100*time.Microsecond), r.sessionP99.Round(100*time.Microsecond),
 			r.enroll.P50.Round(time.Millisecond), r.enroll.P99.Round(time.Millisecond), r.peakRSS>>20, r.storagePerDevice, r.writesPerSession)
 	}

@@ -29,6 +29,7 @@ type runResult struct {
 
 	enrolled                  int
 	enrollCPU, sessionCPU     float64
+	sessionFullCPU            float64
 	firstSessionCPU           float64
 	enroll                    emulator.PhaseResult
 	sessionP50, sessionP99    time.Duration
@@ -98,15 +99,25 @@ func run(bin, dir, name string, stored int, o options, bcryptMS float64) runResu
 	floor := newFloorClient(srv.addr(), floorHost, srv.roots, body, devs)
 	perRound := max(1, o.sessions/o.rounds/max(1, len(devs)))
 	floorPerRound := max(1, o.floorRequests/o.rounds)
-	var sessCPU time.Duration
+	var sessCPU, fullSessCPU time.Duration
+	fullSessions := 0
+	noResume := opts
+	noResume.NoResume = true
 	var full, resumed floorResult
 	var p50s []time.Duration
 	var sessDur time.Duration
 	for r := range o.rounds {
-		log.Printf("%s: round %d/%d: floor, %d sessions, resumed floor", name, r+1, o.rounds, perRound*len(devs))
+		log.Printf("%s: round %d/%d: floor, %d sessions with full handshakes, %d resuming, resumed floor", name, r+1, o.rounds, perRound*len(devs), perRound*len(devs))
 		f := floor.measure(pid, floorPerRound, o.workers, false)
 		full = addFloor(full, f)
 		c := cpuTime(pid)
+		fr := emulator.LoadSessions(context.Background(), noResume, devs, perRound, o.workers, nil)
+		fullSessCPU += cpuTime(pid) - c
+		fullSessions += fr.Count
+		if fr.FirstError != "" {
+			log.Printf("session error (full handshakes): %s", fr.FirstError)
+		}
+		c = cpuTime(pid)
 		sr := emulator.LoadSessions(context.Background(), opts, devs, perRound, o.workers, nil)
 		sessCPU += cpuTime(pid) - c
 		res.sessionCount += sr.Count
@@ -122,6 +133,7 @@ func run(bin, dir, name string, stored int, o options, bcryptMS float64) runResu
 	}
 	res.floorFull, res.floorResumed = full, resumed
 	res.sessionCPU = ms(sessCPU) / float64(max(1, res.sessionCount))
+	res.sessionFullCPU = ms(fullSessCPU) / float64(max(1, fullSessions))
 	res.sessionP50 = median(p50s)
 	res.sessionsPerSec = float64(res.sessionCount) / sessDur.Seconds()
 	res.emulatorResumed = emulatorResumedShare(srv, devs)
