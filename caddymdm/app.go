@@ -139,6 +139,10 @@ type App struct {
 	certs *certauth.Authority
 	// dirProfiles are the profiles_dir files, validated (profilesdir.go).
 	dirProfiles map[string]profile.PutRequest
+
+	// deviceTLS is what the TLS modules register while provisioning
+	// (resumption.go).
+	deviceTLS *deviceTLS
 }
 
 // DefaultMaxBodySize bounds OMA-DM messages (a device's Results may be
@@ -161,6 +165,7 @@ func (App) CaddyModule() caddy.ModuleInfo {
 // enrollment service.
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
+	a.deviceTLS = new(deviceTLS)
 	if a.ProviderID == "" {
 		a.ProviderID = "caddy-mdm"
 	}
@@ -312,6 +317,9 @@ func (a *App) Start() error {
 	}()
 	go a.runHeartbeat(ctx)
 	go a.ensureIndex(ctx)
+	if keys := a.currentTicketKeys(); keys != nil {
+		go a.rotateTicketKeys(ctx, keys)
+	}
 	go func() {
 		n, err := a.store.RemoveLeftovers(ctx, leftoverMinAge)
 		switch {

@@ -48,6 +48,7 @@ func (p *DeviceCAPool) Provision(ctx caddy.Context) error {
 		return err
 	}
 	p.pool = app.DeviceCAPool()
+	app.registerDevicePool(p.pool, !p.NoSessionResumption)
 	if !p.NoSessionResumption {
 		offerResumption(ctx)
 	}

@@ -2,6 +2,7 @@ package caddymdm
 
 import (
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
@@ -18,10 +19,6 @@ import (
 func init() {
 	caddy.RegisterModule(SessionResumption{})
 }
-
-// ticketSecretName is the stored secret the nodes derive ticket keys from,
-// so that a device resumes on any node.
-const ticketSecretName = "tls-session-tickets"
 
 // resumptionVerifierJSON is how mdm_device_ca adds SessionResumption to
 // its connection policy.
@@ -51,8 +48,10 @@ func (SessionResumption) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Provision enables tickets on the policies that were just built with this
-// verifier.
+// Provision enables tickets on the policy that was just built with this
+// verifier. A policy whose trust pool is not mdm_device_ca, or that set
+// no_session_resumption, is a configuration error; a storage failure
+// leaves tickets off (logged) rather than failing the whole config.
 func (SessionResumption) Provision(ctx caddy.Context) error {
 	httpApp := httpAppProvisioning(ctx)
 	if httpApp == nil {
@@ -62,40 +61,54 @@ func (SessionResumption) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return err
 	}
-	secret, err := app.store.Secret(ctx, ticketSecretName)
-	if err != nil {
-		return fmt.Errorf("mdm_session_resumption: %v", err)
-	}
-	realm := sha256.Sum256(app.ca.Root.Raw)
-	tickets, err := tlsresume.New(realm[:], secret, nil)
-	if err != nil {
-		return fmt.Errorf("mdm_session_resumption: %v", err)
-	}
-	devicePool := app.DeviceCAPool()
 	for name, srv := range httpApp.Servers {
 		for i, pol := range srv.TLSConnPolicies {
-			if !resumptionPending(pol, devicePool) {
+			if pol == nil || pol.TLSConfig == nil || pol.ClientAuthentication == nil || !hasResumptionVerifier(pol.ClientAuthentication) {
 				continue
 			}
-			tickets.Enable(pol.TLSConfig)
-			ctx.Logger().Info("devices resume TLS sessions: tickets bound to the device CA and server name",
-				zap.String("server", name), zap.Int("tls_connection_policy", i))
+			log := ctx.Logger().With(zap.String("server", name), zap.Int("tls_connection_policy", i))
+			allowed, known := app.devicePoolResumes(pol.TLSConfig.ClientCAs)
+			switch {
+			case !known:
+				return fmt.Errorf("mdm_session_resumption: server %s, TLS connection policy %d: needs trust_pool mdm_device_ca in the same client_auth", name, i)
+			case !allowed:
+				return fmt.Errorf("mdm_session_resumption: server %s, TLS connection policy %d: its trust_pool mdm_device_ca says no_session_resumption", name, i)
+			case ticketsTurnedOff(ctx):
+				log.Warn("TLS session resumption stays off: the tls app's session_tickets say disabled")
+				continue
+			}
+			keys, err := app.sessionTicketKeys(ctx)
+			if err == nil {
+				err = tlsresume.Enable(pol.TLSConfig, keys, resumptionRealm(app.ca.Root, pol.TLSConfig.ClientAuth))
+			}
+			if err != nil {
+				log.Error("TLS session resumption stays off: devices make a full handshake on every connection", zap.Error(err))
+				continue
+			}
+			log.Info("devices resume TLS sessions: tickets bound to the device CA and server name")
 		}
 	}
 	return nil
 }
 
-// resumptionPending reports whether pol has been built, trusts the device
-// CA, asked for this verifier (its verifiers are being loaded now) and does
-// not resume yet.
-func resumptionPending(pol *caddytls.ConnectionPolicy, devicePool *x509.CertPool) bool {
-	if pol == nil || pol.TLSConfig == nil || pol.ClientAuthentication == nil || tlsresume.Enabled(pol.TLSConfig) {
+// resumptionRealm names what a ticket's client authentication was: the
+// device CA and how the policy asks for certificates.
+func resumptionRealm(root *x509.Certificate, mode tls.ClientAuthType) []byte {
+	h := sha256.New()
+	h.Write(root.Raw)
+	fmt.Fprintf(h, "\x00client auth %d", mode)
+	return h.Sum(nil)
+}
+
+// ticketsTurnedOff reports whether the tls app's session_tickets turn
+// tickets off, which resumption respects.
+func ticketsTurnedOff(ctx caddy.Context) bool {
+	v, err := ctx.App("tls")
+	if err != nil {
 		return false
 	}
-	if pol.TLSConfig.ClientCAs == nil || !pol.TLSConfig.ClientCAs.Equal(devicePool) {
-		return false
-	}
-	return hasResumptionVerifier(pol.ClientAuthentication)
+	t, ok := v.(*caddytls.TLS)
+	return ok && t.SessionTickets != nil && t.SessionTickets.Disabled
 }
 
 // UnmarshalCaddyfile sets up the module from Caddyfile tokens; it takes no

@@ -3,13 +3,19 @@ package integration
 import (
 	"context"
 	"crypto/tls"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/caddy-mdm/caddy-mdm/internal/testpki"
 )
 
 // resumingClient is a device that opens a new connection for every
@@ -85,19 +91,27 @@ func TestDevicesResumeTLSSessions(t *testing.T) {
 		if !r.TLS.DidResume {
 			t.Fatalf("session %d did not resume its TLS session", i+2)
 		}
-		if len(r.TLS.PeerCertificates) == 0 {
-			t.Fatal("no server certificate on the resumed connection")
-		}
 		if st := m.Commands[0]; st.Data != "200" {
 			t.Fatalf("resumed session %d not authenticated by the device certificate: %+v", i+2, st)
 		}
 	}
 
+	// The ticket keys are in the mdm storage, where every node reads them.
+	if keys, _ := filepath.Glob(filepath.Join(s.dataDir(), "mdm", "secrets", "tls-session-tickets", "*")); len(keys) != 2 {
+		t.Errorf("stored ticket keys: %v, want this period's and the next", keys)
+	}
+
 	// The device's ticket offered to another site trusting the same CA: a
-	// full handshake there (the ticket names its server).
+	// full handshake there (the ticket names its server). The client skips
+	// its own check of the server certificate, which would otherwise keep
+	// it from offering a session of one name to another.
 	carried := new(anyNameCache)
-	s.manage(s.resumingClient(dev.cert, EnrollmentHost, carried), sessionMsg(t, "a-syncml-session1-msg1.xml", "54"))
-	if r := s.getOn(s.resumingClient(dev.cert, "other.contoso.com", carried), "other.contoso.com"); r.TLS.DidResume || r.StatusCode != http.StatusOK {
+	toEnrollment := s.resumingClient(dev.cert, EnrollmentHost, carried)
+	toEnrollment.Transport.(*http.Transport).TLSClientConfig.InsecureSkipVerify = true
+	s.manage(toEnrollment, sessionMsg(t, "a-syncml-session1-msg1.xml", "54"))
+	toOther := s.resumingClient(dev.cert, "other.contoso.com", carried)
+	toOther.Transport.(*http.Transport).TLSClientConfig.InsecureSkipVerify = true
+	if r := s.getOn(toOther, "other.contoso.com"); r.TLS.DidResume || r.StatusCode != http.StatusOK {
 		t.Fatalf("a ticket of the enrollment site resumed on another site (resumed %v, HTTP %d)", r.TLS.DidResume, r.StatusCode)
 	}
 	// That site resumes its own sessions.
@@ -124,5 +138,36 @@ func TestDevicesResumeTLSSessions(t *testing.T) {
 	}
 	if st := m.Commands[0]; st.Data == "200" || st.Data == "212" {
 		t.Fatalf("a retired device's resumed session was accepted: %+v", st)
+	}
+}
+
+// TestResumptionConfigRefusals: mdm_session_resumption written by hand
+// where the trust pool is not mdm_device_ca, or where that pool says
+// no_session_resumption, is refused when the config loads.
+func TestResumptionConfigRefusals(t *testing.T) {
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, "ecdsa")
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Root.Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]struct{ pool, want string }{
+		"file pool":  {"trust_pool file " + caFile, "needs trust_pool mdm_device_ca"},
+		"turned off": {"trust_pool mdm_device_ca {\n\t\t\t\tno_session_resumption\n\t\t\t}", "no_session_resumption"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			config := filepath.Join(dir, strings.ReplaceAll(name, " ", "-")+".Caddyfile")
+			body := "{\n\tskip_install_trust\n\tmdm {\n\t\tauth on_premise {\n\t\t\tuser demo@contoso.com $2a$10$dZYNlhVd.QBD.EjGSM4xTuY5LygfKhyOTKxKsXoPNlKjOgXOfI7n.\n\t\t}\n\t}\n}\n\nenterpriseenrollment.contoso.com {\n\ttls internal {\n\t\tclient_auth {\n\t\t\tmode verify_if_given\n\t\t\t" +
+				c.pool + "\n\t\t\tverifier mdm_session_resumption\n\t\t}\n\t}\n\tmdm\n}\n"
+			if err := os.WriteFile(config, []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(caddyBin, "validate", "--config", config, "--adapter", "caddyfile")
+			cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+filepath.Join(dir, "data"), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"))
+			out, err := cmd.CombinedOutput()
+			if err == nil || !strings.Contains(string(out), c.want) {
+				t.Fatalf("validate: %v, want a refusal naming %q:\n%s", err, c.want, out)
+			}
+		})
 	}
 }

@@ -53,3 +53,19 @@ func (s *Store) loadSecret(ctx context.Context, key string) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// ExistingSecret returns the named server secret, or fs.ErrNotExist when
+// no node has made it.
+func (s *Store) ExistingSecret(ctx context.Context, name string) ([]byte, error) {
+	return s.loadSecret(ctx, secretsPrefix+name)
+}
+
+// DeleteSecret deletes the named server secret; a missing one is no error.
+// It is for secrets that expire, such as TLS ticket keys, which must not
+// outlive their use.
+func (s *Store) DeleteSecret(ctx context.Context, name string) error {
+	if err := s.storage.Delete(ctx, secretsPrefix+name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}

@@ -2,14 +2,17 @@ package tlsresume
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/big"
 	"net"
 	"strings"
@@ -164,13 +167,58 @@ func (c *oneSessionCache) Put(_ string, cs *tls.ClientSessionState) {
 
 const host = "enterpriseenrollment.example.com"
 
-func newTickets(t *testing.T, realm string, secret byte, now func() time.Time) *Tickets {
+// memKeys is a KeyStore in memory: one per cluster.
+type memKeys struct {
+	mu   sync.Mutex
+	keys map[int64][]byte
+}
+
+func newMemKeys() *memKeys { return &memKeys{keys: map[int64][]byte{}} }
+
+func (s *memKeys) PeriodKey(_ context.Context, period int64, create bool) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if k, ok := s.keys[period]; ok {
+		return k, nil
+	}
+	if !create {
+		return nil, fs.ErrNotExist
+	}
+	k := make([]byte, KeySize)
+	rand.Read(k)
+	s.keys[period] = k
+	return k, nil
+}
+
+func (s *memKeys) DropPeriodKey(_ context.Context, period int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.keys, period)
+	return nil
+}
+
+func (s *memKeys) has(period int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.keys[period]
+	return ok
+}
+
+// rotated is the keys of store, rotated once.
+func rotated(t *testing.T, store KeyStore, now func() time.Time) *Keys {
 	t.Helper()
-	tk, err := New([]byte(realm), bytes.Repeat([]byte{secret}, 32), now)
-	if err != nil {
+	k := NewKeys(store, now)
+	if err := k.Rotate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return tk
+	return k
+}
+
+func enable(t *testing.T, cfg *tls.Config, keys *Keys, realm string) {
+	t.Helper()
+	if err := Enable(cfg, keys, []byte(realm)); err != nil {
+		t.Fatal(err)
+	}
 }
 
 var versions = map[string]uint16{"TLS1.2": tls.VersionTLS12, "TLS1.3": tls.VersionTLS13}
@@ -180,7 +228,7 @@ func TestResumesWithTheClientCertificate(t *testing.T) {
 	for name, v := range versions {
 		t.Run(name, func(t *testing.T) {
 			cfg := p.serverConfig(v)
-			newTickets(t, "device CA", 1, nil).Enable(cfg)
+			enable(t, cfg, rotated(t, newMemKeys(), nil), "device CA")
 			cache := tls.NewLRUClientSessionCache(4)
 			first := connect(t, cfg, p.clientConfig(cache, host))
 			if first.DidResume {
@@ -200,20 +248,13 @@ func TestResumesWithTheClientCertificate(t *testing.T) {
 	}
 }
 
-func TestDisabledConfigStaysDisabledWithoutEnable(t *testing.T) {
+func TestCaddysDefaultDoesNotResume(t *testing.T) {
 	p := newPKI(t)
 	cfg := p.serverConfig(tls.VersionTLS13)
 	cache := tls.NewLRUClientSessionCache(4)
 	connect(t, cfg, p.clientConfig(cache, host))
 	if connect(t, cfg, p.clientConfig(cache, host)).DidResume {
 		t.Fatal("resumed with tickets disabled")
-	}
-	if Enabled(cfg) {
-		t.Fatal("Enabled on a config that was not enabled")
-	}
-	newTickets(t, "r", 1, nil).Enable(cfg)
-	if !Enabled(cfg) {
-		t.Fatal("not Enabled after Enable")
 	}
 }
 
@@ -222,7 +263,7 @@ func TestTicketDoesNotCrossServerNames(t *testing.T) {
 	for name, v := range versions {
 		t.Run(name, func(t *testing.T) {
 			cfg := p.serverConfig(v)
-			newTickets(t, "device CA", 1, nil).Enable(cfg)
+			enable(t, cfg, rotated(t, newMemKeys(), nil), "device CA")
 			cache := new(oneSessionCache)
 			connect(t, cfg, p.clientConfig(cache, host))
 			if !connect(t, cfg, p.clientConfig(cache, host)).DidResume {
@@ -239,9 +280,10 @@ func TestTicketDoesNotCrossRealms(t *testing.T) {
 	p := newPKI(t)
 	for name, v := range versions {
 		t.Run(name, func(t *testing.T) {
+			keys := rotated(t, newMemKeys(), nil)
 			devices, admins := p.serverConfig(v), p.serverConfig(v)
-			newTickets(t, "device CA", 1, nil).Enable(devices)
-			newTickets(t, "admin CA", 1, nil).Enable(admins)
+			enable(t, devices, keys, "device CA")
+			enable(t, admins, keys, "admin CA")
 			cache := new(oneSessionCache)
 			connect(t, devices, p.clientConfig(cache, host))
 			if connect(t, admins, p.clientConfig(cache, host)).DidResume {
@@ -254,30 +296,32 @@ func TestTicketDoesNotCrossRealms(t *testing.T) {
 func TestOtherConfigsCannotReadTheTickets(t *testing.T) {
 	p := newPKI(t)
 	cfg := p.serverConfig(tls.VersionTLS13)
-	newTickets(t, "device CA", 1, nil).Enable(cfg)
+	enable(t, cfg, rotated(t, newMemKeys(), nil), "device CA")
 	cache := new(oneSessionCache)
 	connect(t, cfg, p.clientConfig(cache, host))
 
-	// A config of the same process with Go's own ticket keys, asking for
-	// the same certificates.
+	// A config of the same process with Go's own ticket keys (as Caddy's
+	// sites without client certificates have), asking for the same
+	// certificates.
 	plain := p.serverConfig(tls.VersionTLS13)
 	plain.SessionTicketsDisabled = false
 	if connect(t, plain, p.clientConfig(cache, host)).DidResume {
 		t.Fatal("a config with its own ticket keys read the ticket")
 	}
-	// Tickets of the same realm under another secret (another cluster).
+	// The same realm with another cluster's keys.
 	other := p.serverConfig(tls.VersionTLS13)
-	newTickets(t, "device CA", 2, nil).Enable(other)
+	enable(t, other, rotated(t, newMemKeys(), nil), "device CA")
 	if connect(t, other, p.clientConfig(cache, host)).DidResume {
-		t.Fatal("a ticket resumed under another secret")
+		t.Fatal("a ticket resumed under another cluster's keys")
 	}
 }
 
-func TestNodesSharingTheSecretResumeEachOthersSessions(t *testing.T) {
+func TestNodesSharingTheKeyStoreResumeEachOthersSessions(t *testing.T) {
 	p := newPKI(t)
+	store := newMemKeys()
 	nodeA, nodeB := p.serverConfig(tls.VersionTLS12), p.serverConfig(tls.VersionTLS12)
-	newTickets(t, "device CA", 7, nil).Enable(nodeA)
-	newTickets(t, "device CA", 7, nil).Enable(nodeB)
+	enable(t, nodeA, rotated(t, store, nil), "device CA")
+	enable(t, nodeB, rotated(t, store, nil), "device CA")
 	cache := tls.NewLRUClientSessionCache(4)
 	connect(t, nodeA, p.clientConfig(cache, host))
 	if !connect(t, nodeB, p.clientConfig(cache, host)).DidResume {
@@ -285,40 +329,79 @@ func TestNodesSharingTheSecretResumeEachOthersSessions(t *testing.T) {
 	}
 }
 
-func TestTicketKeysRotate(t *testing.T) {
-	p := newPKI(t)
-	var mu sync.Mutex
-	now := time.Now()
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+// clock is a settable time.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
 
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+func TestTicketKeysRotateAndOldOnesAreDeleted(t *testing.T) {
+	p := newPKI(t)
+	clk := &clock{now: time.Now()}
+	store := newMemKeys()
+	keys := rotated(t, store, clk.Now)
+	first := Period(clk.Now())
+	if !store.has(first) || !store.has(first+1) {
+		t.Fatal("the current and next period keys were not made")
+	}
 	cfg := p.serverConfig(tls.VersionTLS12)
-	newTickets(t, "device CA", 1, clock).Enable(cfg)
+	enable(t, cfg, keys, "device CA")
 	cache := new(oneSessionCache)
 	connect(t, cfg, p.clientConfig(cache, host))
-	advance(KeyPeriod)
+
+	clk.advance(KeyPeriod)
+	if !keys.Due() {
+		t.Fatal("not due after a period")
+	}
+	// A node at the next period (another node, or this one rotated)
+	// still reads the ticket.
+	if err := keys.Rotate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if keys.Due() {
+		t.Fatal("due right after rotating")
+	}
 	if !connect(t, cfg, p.clientConfig(cache, host)).DidResume {
 		t.Fatal("a ticket of the previous key period did not resume")
 	}
 
 	fresh := new(oneSessionCache)
 	connect(t, cfg, p.clientConfig(fresh, host))
-	advance(time.Duration(KeptKeys+1) * KeyPeriod)
+	clk.advance(time.Duration(KeptKeys+1) * KeyPeriod)
+	if err := keys.Rotate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	if connect(t, cfg, p.clientConfig(fresh, host)).DidResume {
 		t.Fatal("a ticket whose key was dropped still resumed")
+	}
+	if store.has(first) || store.has(first+1) {
+		t.Fatal("keys out of use are still stored")
 	}
 }
 
 func TestExpiredClientCertificateDoesNotResume(t *testing.T) {
 	p := newPKI(t)
+	keys := rotated(t, newMemKeys(), nil)
 	cfg := p.serverConfig(tls.VersionTLS13)
-	newTickets(t, "device CA", 1, nil).Enable(cfg)
+	enable(t, cfg, keys, "device CA")
 	cache := new(oneSessionCache)
 	connect(t, cfg, p.clientConfig(cache, host))
 	// The server's clock passes the client certificate's NotAfter.
 	late := p.serverConfig(tls.VersionTLS13)
 	late.Time = func() time.Time { return p.client.Leaf.NotAfter.Add(time.Minute) }
-	newTickets(t, "device CA", 1, nil).Enable(late)
+	enable(t, late, keys, "device CA")
 	state, err := try(t, late, p.clientConfig(cache, host))
 	if err == nil || state.DidResume {
 		t.Fatalf("a session resumed after its client certificate expired (err %v)", err)
@@ -328,11 +411,40 @@ func TestExpiredClientCertificateDoesNotResume(t *testing.T) {
 	}
 }
 
-func TestNewRefusesWeakInput(t *testing.T) {
-	if _, err := New([]byte("r"), make([]byte, 16), nil); err == nil {
-		t.Fatal("accepted a 16-byte secret")
-	}
-	if _, err := New(nil, make([]byte, 32), nil); err == nil {
+func TestEnableRefuses(t *testing.T) {
+	cfg := new(tls.Config)
+	if err := Enable(cfg, rotated(t, newMemKeys(), nil), nil); err == nil {
 		t.Fatal("accepted an empty realm")
+	}
+	if err := Enable(cfg, NewKeys(newMemKeys(), nil), []byte("r")); err == nil {
+		t.Fatal("accepted keys never rotated")
+	}
+	if cfg.WrapSession != nil || cfg.UnwrapSession != nil {
+		t.Fatal("a refused Enable changed the config")
+	}
+}
+
+// failingStore fails to make keys, as a storage outage does.
+type failingStore struct{}
+
+func (failingStore) PeriodKey(context.Context, int64, bool) ([]byte, error) {
+	return nil, errors.New("storage down")
+}
+func (failingStore) DropPeriodKey(context.Context, int64) error { return nil }
+
+func TestRotateFailureKeepsTheKeysInUse(t *testing.T) {
+	p := newPKI(t)
+	store := newMemKeys()
+	keys := rotated(t, store, nil)
+	cfg := p.serverConfig(tls.VersionTLS13)
+	enable(t, cfg, keys, "device CA")
+	cache := new(oneSessionCache)
+	connect(t, cfg, p.clientConfig(cache, host))
+	keys.store = failingStore{}
+	if err := keys.Rotate(context.Background()); err == nil {
+		t.Fatal("Rotate hid a storage failure")
+	}
+	if !connect(t, cfg, p.clientConfig(cache, host)).DidResume {
+		t.Fatal("a failed rotation dropped the keys in use")
 	}
 }

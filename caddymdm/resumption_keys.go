@@ -1,0 +1,116 @@
+package caddymdm
+
+import (
+	"context"
+	"crypto/x509"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-mdm/caddy-mdm/internal/store"
+	"github.com/caddy-mdm/caddy-mdm/internal/tlsresume"
+)
+
+// ticketKeyPrefix names the stored ticket key of each period, shared by
+// every node so that a device resumes on any of them.
+const ticketKeyPrefix = "tls-session-tickets/"
+
+// ticketKeyRotationCheck is how often a node looks whether the key period
+// has turned.
+const ticketKeyRotationCheck = time.Minute
+
+// ticketKeyStore keeps ticket keys as server secrets in the mdm storage.
+type ticketKeyStore struct{ store *store.Store }
+
+func (k ticketKeyStore) PeriodKey(ctx context.Context, period int64, create bool) ([]byte, error) {
+	name := ticketKeyPrefix + strconv.FormatInt(period, 10)
+	if create {
+		return k.store.Secret(ctx, name)
+	}
+	return k.store.ExistingSecret(ctx, name)
+}
+
+func (k ticketKeyStore) DropPeriodKey(ctx context.Context, period int64) error {
+	return k.store.DeleteSecret(ctx, ticketKeyPrefix+strconv.FormatInt(period, 10))
+}
+
+// deviceTLS is what mdm_device_ca and mdm_session_resumption share in one
+// config: the pools mdm_device_ca handed to TLS connection policies, and
+// the ticket keys.
+type deviceTLS struct {
+	mu    sync.Mutex
+	pools map[*x509.CertPool]bool
+	keys  *tlsresume.Keys
+}
+
+// registerDevicePool records a pool mdm_device_ca handed to a TLS
+// connection policy, and whether that policy may resume sessions.
+func (a *App) registerDevicePool(pool *x509.CertPool, resumes bool) {
+	a.deviceTLS.mu.Lock()
+	defer a.deviceTLS.mu.Unlock()
+	if a.deviceTLS.pools == nil {
+		a.deviceTLS.pools = map[*x509.CertPool]bool{}
+	}
+	a.deviceTLS.pools[pool] = resumes
+}
+
+// devicePoolResumes reports whether pool came from mdm_device_ca (known)
+// and whether its policy may resume sessions.
+func (a *App) devicePoolResumes(pool *x509.CertPool) (resumes, known bool) {
+	a.deviceTLS.mu.Lock()
+	defer a.deviceTLS.mu.Unlock()
+	resumes, known = a.deviceTLS.pools[pool]
+	return resumes, known
+}
+
+// sessionTicketKeys returns the ticket keys of this config, loading them
+// from storage the first time.
+func (a *App) sessionTicketKeys(ctx context.Context) (*tlsresume.Keys, error) {
+	a.deviceTLS.mu.Lock()
+	defer a.deviceTLS.mu.Unlock()
+	if a.deviceTLS.keys != nil {
+		return a.deviceTLS.keys, nil
+	}
+	keys := tlsresume.NewKeys(ticketKeyStore{a.store}, nil)
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := keys.Rotate(rctx); err != nil {
+		if keys.Due() {
+			return nil, err
+		}
+		a.logger.Warn("TLS ticket keys: deleting old keys", zap.Error(err))
+	}
+	a.deviceTLS.keys = keys
+	return keys, nil
+}
+
+// rotateTicketKeys turns the ticket keys over when their period turns,
+// until ctx ends. A failed rotation keeps the keys in use and is retried.
+func (a *App) rotateTicketKeys(ctx context.Context, keys *tlsresume.Keys) {
+	t := time.NewTicker(ticketKeyRotationCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if !keys.Due() {
+				continue
+			}
+			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			if err := keys.Rotate(rctx); err != nil && ctx.Err() == nil {
+				a.logger.Error("rotating TLS session ticket keys", zap.Error(err))
+			}
+			cancel()
+		}
+	}
+}
+
+// currentTicketKeys is the ticket keys, if a policy resumes sessions.
+func (a *App) currentTicketKeys() *tlsresume.Keys {
+	a.deviceTLS.mu.Lock()
+	defer a.deviceTLS.mu.Unlock()
+	return a.deviceTLS.keys
+}
