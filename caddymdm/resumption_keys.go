@@ -15,7 +15,7 @@ import (
 
 // ticketKeyPrefix names the stored ticket key of each period, shared by
 // every node so that a device resumes on any of them.
-const ticketKeyPrefix = "tls-session-tickets/"
+const ticketKeyPrefix = "tls-ticket-keys/"
 
 // ticketKeyRotationCheck is how often a node looks whether the key period
 // has turned.

@@ -97,7 +97,7 @@ func TestDevicesResumeTLSSessions(t *testing.T) {
 	}
 
 	// The ticket keys are in the mdm storage, where every node reads them.
-	if keys, _ := filepath.Glob(filepath.Join(s.dataDir(), "mdm", "secrets", "tls-session-tickets", "*")); len(keys) != 2 {
+	if keys, _ := filepath.Glob(filepath.Join(s.dataDir(), "mdm", "secrets", "tls-ticket-keys", "*")); len(keys) != 2 {
 		t.Errorf("stored ticket keys: %v, want this period's and the next", keys)
 	}
 

@@ -21,6 +21,11 @@ const KeyPeriod = 12 * time.Hour
 // KeptKeys is how many earlier periods' keys still decrypt tickets.
 const KeptKeys = 3
 
+// MaxSessionAge bounds a session from its full handshake, however many
+// times it was resumed (and its ticket renewed) since: after that the
+// device makes a full handshake, with new secrets.
+const MaxSessionAge = (KeptKeys + 1) * KeyPeriod
+
 // dropWindow is how many periods older than the kept ones each rotation
 // deletes, so that keys left by nodes that were all down for up to a week
 // are deleted too.
@@ -87,15 +92,18 @@ func (k *Keys) Rotate(ctx context.Context) error {
 		}
 		keys = append(keys, [32]byte(b))
 	}
+	// Older keys only read tickets: one that cannot be read is skipped
+	// (its tickets give full handshakes), and reported.
+	var errs []error
 	for q := p - 1; q >= p-KeptKeys; q-- {
 		b, err := k.store.PeriodKey(ctx, q, false)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return fmt.Errorf("ticket key of period %d: %w", q, err)
-		}
-		if len(b) == KeySize {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			errs = append(errs, fmt.Errorf("ticket key of period %d: %w", q, err))
+		case len(b) != KeySize:
+			errs = append(errs, fmt.Errorf("ticket key of period %d: %d bytes, want %d", q, len(b), KeySize))
+		default:
 			keys = append(keys, [32]byte(b))
 		}
 	}
@@ -104,7 +112,6 @@ func (k *Keys) Rotate(ctx context.Context) error {
 	k.holder.Store(holder)
 	k.period.Store(p)
 
-	var errs []error
 	for q := p - KeptKeys - 1; q >= p-KeptKeys-dropWindow; q-- {
 		if err := k.store.DropPeriodKey(ctx, q); err != nil {
 			errs = append(errs, fmt.Errorf("deleting the ticket key of period %d: %w", q, err))

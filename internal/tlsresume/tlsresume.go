@@ -26,6 +26,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"strings"
+	"time"
 )
 
 // tagLabel opens every realm tag, so that a tag is never mistaken for
@@ -72,14 +73,49 @@ func (b *binding) unwrap(identity []byte, cs tls.ConnectionState) (*tls.SessionS
 	if err != nil || ss == nil {
 		return nil, nil
 	}
-	want := b.tag(cs.ServerName)
+	if !b.hasTag(ss, cs.ServerName) || !b.young(ss) {
+		return nil, nil
+	}
+	ss.EarlyData = false
+	return ss, nil
+}
+
+// hasTag reports whether ss was issued for this realm and server name.
+func (b *binding) hasTag(ss *tls.SessionState, serverName string) bool {
+	want := b.tag(serverName)
 	for _, extra := range ss.Extra {
 		if hmac.Equal(extra, want) {
-			ss.EarlyData = false
-			return ss, nil
+			return true
 		}
 	}
-	return nil, nil
+	return false
+}
+
+// young reports whether the session began (its full handshake) less than
+// MaxSessionAge ago. A TLS 1.2 resumption hands the client a new ticket
+// with the same master secret and the first handshake's time, so without
+// this a session's traffic key would live as long as Go allows (7 days)
+// however often the ticket keys turn.
+func (b *binding) young(ss *tls.SessionState) bool {
+	created, ok := sessionCreated(ss)
+	return ok && b.keys.now().Sub(created) < MaxSessionAge
+}
+
+// sessionCreated is the time ss's full handshake took place. crypto/tls
+// keeps it unexported; its encoding (SessionState.Bytes) starts with the
+// version (2 bytes), the side (1: server), the cipher suite (2) and the
+// creation time (8, Unix seconds). An encoding that does not look like
+// that counts as unknown, and the session is not resumed.
+func sessionCreated(ss *tls.SessionState) (time.Time, bool) {
+	raw, err := ss.Bytes()
+	if err != nil || len(raw) < 13 {
+		return time.Time{}, false
+	}
+	version := binary.BigEndian.Uint16(raw[0:2])
+	if version < tls.VersionTLS12 || version > tls.VersionTLS13 || raw[2] != 1 {
+		return time.Time{}, false
+	}
+	return time.Unix(int64(binary.BigEndian.Uint64(raw[5:13])), 0), true
 }
 
 // tag names the realm and the server name a ticket was issued under.

@@ -448,3 +448,89 @@ func TestRotateFailureKeepsTheKeysInUse(t *testing.T) {
 		t.Fatal("a failed rotation dropped the keys in use")
 	}
 }
+
+func TestTLS12SessionEndsAfterMaxAgeThoughResumedMeanwhile(t *testing.T) {
+	p := newPKI(t)
+	clk := &clock{now: time.Now()}
+	keys := rotated(t, newMemKeys(), clk.Now)
+	cfg := p.serverConfig(tls.VersionTLS12)
+	enable(t, cfg, keys, "device CA")
+	cache := tls.NewLRUClientSessionCache(4)
+	connect(t, cfg, p.clientConfig(cache, host))
+	for age := KeyPeriod; age < MaxSessionAge; age += KeyPeriod {
+		clk.advance(KeyPeriod)
+		if err := keys.Rotate(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if !connect(t, cfg, p.clientConfig(cache, host)).DidResume {
+			t.Fatalf("a session %s old did not resume", age)
+		}
+	}
+	clk.advance(KeyPeriod)
+	if err := keys.Rotate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if connect(t, cfg, p.clientConfig(cache, host)).DidResume {
+		t.Fatalf("a TLS 1.2 session resumed %s after its full handshake, its ticket renewed at each poll", MaxSessionAge)
+	}
+}
+
+// captureSession runs one connection through b and returns the session
+// state b wrapped into the client's ticket.
+func captureSession(t *testing.T, p *pki, keys *Keys, version uint16) (*binding, *tls.SessionState) {
+	t.Helper()
+	cfg := p.serverConfig(version)
+	enable(t, cfg, keys, "device CA")
+	var mu sync.Mutex
+	var got *tls.SessionState
+	wrap := cfg.WrapSession
+	cfg.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+		b, err := wrap(cs, ss)
+		mu.Lock()
+		got = ss
+		mu.Unlock()
+		return b, err
+	}
+	connect(t, cfg, p.clientConfig(tls.NewLRUClientSessionCache(2), host))
+	mu.Lock()
+	defer mu.Unlock()
+	if got == nil {
+		t.Fatal("no ticket issued")
+	}
+	return &binding{keys: keys, realm: []byte("device CA")}, got
+}
+
+func TestUnwrapRefusesEarlyDataOfAnyTicket(t *testing.T) {
+	p := newPKI(t)
+	keys := rotated(t, newMemKeys(), nil)
+	b, ss := captureSession(t, p, keys, tls.VersionTLS13)
+	// A ticket minted allowing early data (as tickets without this package
+	// are, on a QUIC listener allowing 0-RTT).
+	ss.EarlyData = true
+	cs := tls.ConnectionState{ServerName: host}
+	identity, err := keys.current().EncryptTicket(cs, ss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.unwrap(identity, cs)
+	if err != nil || got == nil {
+		t.Fatalf("unwrap: %v %v", got, err)
+	}
+	if got.EarlyData {
+		t.Fatal("a resumed session still allows early data")
+	}
+}
+
+func TestSessionCreatedIsTheHandshakeTime(t *testing.T) {
+	p := newPKI(t)
+	for name, v := range versions {
+		t.Run(name, func(t *testing.T) {
+			before := time.Now().Add(-time.Second)
+			_, ss := captureSession(t, p, rotated(t, newMemKeys(), nil), v)
+			created, ok := sessionCreated(ss)
+			if !ok || created.Before(before) || created.After(time.Now().Add(time.Second)) {
+				t.Fatalf("created %v (%v), want about now", created, ok)
+			}
+		})
+	}
+}
