@@ -25,7 +25,8 @@
 //	mdm/profiles/<name>/profile.json            a profile's content (Profile)
 //	mdm/profiles/<name>/status/<version>/<state>/<DeviceID>
 //	                                            "1": counts and lists per state, no record read
-//	mdm/secrets/<name>                          server secrets every node shares (secret.go)
+//	mdm/secrets/<name>                          server secrets every node shares (secret.go);
+//	mdm/secrets/tls-ticket-keys/<period>        TLS ticket keys, one per 12 h, deleted after use
 //	mdm/tokens/spent/<exp>-<sha256(jti)>        spent federated login tokens (internal/fedtoken)
 //
 // Device IDs become key segments, so only IDs that ValidDeviceID accepts are
