@@ -301,24 +301,15 @@ func (a *App) Start() error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.stopCleanup = cancel
-	go func() {
-		t := time.NewTicker(idleFlushInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if err := a.management.FlushIdle(ctx); err != nil && ctx.Err() == nil {
-					a.logger.Error("writing the state of ended sessions", zap.Error(err))
-				}
-			}
+	go every(ctx, idleFlushInterval, func() {
+		if err := a.management.FlushIdle(ctx); err != nil && ctx.Err() == nil {
+			a.logger.Error("writing the state of ended sessions", zap.Error(err))
 		}
-	}()
+	})
 	go a.runHeartbeat(ctx)
 	go a.ensureIndex(ctx)
 	if keys := a.currentTicketKeys(); keys != nil {
-		go a.rotateTicketKeys(ctx, keys)
+		go every(ctx, ticketKeyRotationCheck, func() { a.rotateTicketKeys(ctx, keys) })
 	}
 	go func() {
 		n, err := a.store.RemoveLeftovers(ctx, leftoverMinAge)
@@ -330,6 +321,20 @@ func (a *App) Start() error {
 		}
 	}()
 	return nil
+}
+
+// every runs fn every interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, fn func()) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			fn()
+		}
+	}
 }
 
 // Stop implements caddy.App.

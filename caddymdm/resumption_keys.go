@@ -86,25 +86,16 @@ func (a *App) sessionTicketKeys(ctx context.Context) (*tlsresume.Keys, error) {
 	return keys, nil
 }
 
-// rotateTicketKeys turns the ticket keys over when their period turns,
-// until ctx ends. A failed rotation keeps the keys in use and is retried.
+// rotateTicketKeys turns the ticket keys over if their period has turned.
+// A failed rotation keeps the keys in use; the next check retries it.
 func (a *App) rotateTicketKeys(ctx context.Context, keys *tlsresume.Keys) {
-	t := time.NewTicker(ticketKeyRotationCheck)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if !keys.Due() {
-				continue
-			}
-			rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			if err := keys.Rotate(rctx); err != nil && ctx.Err() == nil {
-				a.logger.Error("rotating TLS session ticket keys", zap.Error(err))
-			}
-			cancel()
-		}
+	if !keys.Due() {
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := keys.Rotate(rctx); err != nil && ctx.Err() == nil {
+		a.logger.Error("rotating TLS session ticket keys", zap.Error(err))
 	}
 }
 
