@@ -30,7 +30,7 @@ func TestDiagnoseQuickstart(t *testing.T) {
 	if err != nil || strings.Contains(out, "FAIL") || strings.Contains(out, "WARN") {
 		t.Fatalf("quickstart diagnosis: %v\n%s", err, out)
 	}
-	for _, check := range []string{"connect", "tls", "tls-name", "tls-chain", "tls-expiry", "tls-1.2", "discovery-get", "discovery-post", "clock", "policy-url", "enrollment-url", "management-url", "client-auth"} {
+	for _, check := range []string{"connect", "tls", "tls-name", "tls-chain", "tls-expiry", "tls-1.2", "tls-resumption", "discovery-get", "discovery-post", "clock", "policy-url", "enrollment-url", "management-url", "client-auth"} {
 		if !strings.Contains(out, "PASS  "+check+" ") {
 			t.Errorf("no PASS line for %s", check)
 		}

@@ -198,6 +198,7 @@ func (d *run) run(ctx context.Context) {
 	if !tlsOK {
 		return
 	}
+	d.checkResumption(ctx)
 	disc := d.checkDiscovery(ctx)
 	if disc != nil {
 		d.checkAnnounced(ctx, disc)

@@ -169,7 +169,7 @@ func TestHealthyDeploymentPasses(t *testing.T) {
 	if r.Failed() {
 		t.Fatalf("a healthy deployment failed:\n%s", statuses(r))
 	}
-	for _, name := range []string{"name", "dns", "connect", "tls", "tls-name", "tls-chain", "tls-expiry", "tls-1.2", "discovery-get", "discovery-post", "clock", "policy-url", "enrollment-url", "management-url", "client-auth"} {
+	for _, name := range []string{"name", "dns", "connect", "tls", "tls-name", "tls-chain", "tls-expiry", "tls-1.2", "tls-resumption", "discovery-get", "discovery-post", "clock", "policy-url", "enrollment-url", "management-url", "client-auth"} {
 		wantStatus(t, r, name, Pass)
 	}
 	if c := r.Find("client-auth"); !strings.Contains(c.Detail, "CN=Diagnose Test Root") {
@@ -188,6 +188,25 @@ func TestHealthyDeploymentPasses(t *testing.T) {
 	var back Report
 	if err := json.Unmarshal(buf.Bytes(), &back); err != nil || len(back.Checks) != len(r.Checks) || back.Host != host {
 		t.Errorf("JSON: %v %s", err, buf.String())
+	}
+}
+
+// TestNoResumptionWarns: a server that never resumes a session (Caddy's
+// default with client certificates) is a warning: it works, slower.
+func TestNoResumptionWarns(t *testing.T) {
+	ca, deviceCA := newTestCA(t), newTestCA(t)
+	srv := httptest.NewUnstartedServer(&mdmSite{})
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.leaf(t, time.Now().Add(90*24*time.Hour), host)},
+		ClientAuth: tls.VerifyClientCertIfGiven, ClientCAs: deviceCA.pool(), SessionTicketsDisabled: true}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	r := Run(context.Background(), Options{Domain: "contoso.com", Connect: srv.Listener.Addr().String(), Roots: ca.pool(), LookupHost: resolves("192.0.2.10"), Timeout: 5 * time.Second})
+	c := wantStatus(t, r, "tls-resumption", Warn)
+	if !strings.Contains(c.Detail, "full handshake") || !strings.Contains(c.Fix, "no_session_resumption") {
+		t.Errorf("resumption check: %+v", c)
+	}
+	if r.Failed() {
+		t.Errorf("no resumption failed the diagnosis:\n%s", statuses(r))
 	}
 }
 

@@ -284,7 +284,7 @@ func (d *run) checkEndpoint(ctx context.Context, name, raw string, want int) {
 	if host != d.host {
 		// Another host: its own certificate must name it.
 		addr := net.JoinHostPort(host, portOr(u.Port(), "443"))
-		hs, err := d.tlsHandshake(ctx, addr, host, 0)
+		hs, err := d.tlsHandshake(ctx, addr, host, 0, nil)
 		if err != nil {
 			d.fail(name, "make "+host+" reachable over HTTPS from the devices", "%s: TLS to %s failed: %v", raw, addr, err)
 			return

@@ -42,7 +42,7 @@ type handshake struct {
 
 // tlsHandshake connects with SNI serverName and takes whatever chain the
 // server presents: the checks judge it, with x509, afterwards.
-func (d *run) tlsHandshake(ctx context.Context, addr, serverName string, maxVersion uint16) (*handshake, error) {
+func (d *run) tlsHandshake(ctx context.Context, addr, serverName string, maxVersion uint16, sessions tls.ClientSessionCache) (*handshake, error) {
 	raw, err := d.dial(ctx, addr)
 	if err != nil {
 		return nil, err
@@ -55,6 +55,7 @@ func (d *run) tlsHandshake(ctx context.Context, addr, serverName string, maxVers
 		// problem is reported on its own line instead of one handshake error.
 		InsecureSkipVerify: true, //nolint:gosec
 		MaxVersion:         maxVersion,
+		ClientSessionCache: sessions,
 		GetClientCertificate: func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
 			hs.askedForCert = true
 			hs.clientCAs = cri.AcceptableCAs
@@ -75,7 +76,7 @@ func (d *run) tlsHandshake(ctx context.Context, addr, serverName string, maxVers
 // (exactly the host, P1), its chain, its expiry, and TLS 1.2 (what
 // Windows 10 speaks).
 func (d *run) checkTLS(ctx context.Context) bool {
-	hs, err := d.tlsHandshake(ctx, d.dialAddr, d.host, 0)
+	hs, err := d.tlsHandshake(ctx, d.dialAddr, d.host, 0, nil)
 	if err != nil {
 		d.fail("tls", "serve HTTPS for "+d.host+" on this port (a Caddy site named "+d.host+")", "TLS handshake with %s failed: %v", d.dialAddr, err)
 		return false
@@ -91,13 +92,34 @@ func (d *run) checkTLS(ctx context.Context) bool {
 	d.checkChain(chain)
 	d.checkExpiry(chain)
 	d.checkRevocationURLs(ctx, "server", chain)
-	if v12, err := d.tlsHandshake(ctx, d.dialAddr, d.host, tls.VersionTLS12); err != nil || v12.state.Version != tls.VersionTLS12 {
+	if v12, err := d.tlsHandshake(ctx, d.dialAddr, d.host, tls.VersionTLS12, nil); err != nil || v12.state.Version != tls.VersionTLS12 {
 		d.fail("tls-1.2", "allow TLS 1.2 (Caddy's default protocols tls1.2 tls1.3): Windows 10 enrollment speaks TLS 1.2", "TLS 1.2 refused: %v", errText(err))
 	} else {
 		d.pass("tls-1.2", "TLS 1.2 accepted, as Windows 10 needs")
 	}
 	d.clientAuth = hs
 	return true
+}
+
+// checkResumption connects twice over TLS 1.2, as Windows 10 does, and
+// says whether the second connection resumed the first's session: if not,
+// every poll of every device pays a full handshake.
+func (d *run) checkResumption(ctx context.Context) {
+	sessions := tls.NewLRUClientSessionCache(1)
+	_, err := d.tlsHandshake(ctx, d.dialAddr, d.host, tls.VersionTLS12, sessions)
+	var again *handshake
+	if err == nil {
+		again, err = d.tlsHandshake(ctx, d.dialAddr, d.host, tls.VersionTLS12, sessions)
+	}
+	switch {
+	case err != nil:
+		d.warn("tls-resumption", "check the TLS handshake above", "could not try resuming a TLS 1.2 session: %v", err)
+	case again.state.DidResume:
+		d.pass("tls-resumption", "a TLS 1.2 session resumes: a device's polls after the first skip the full handshake")
+	default:
+		d.warn("tls-resumption", "let devices resume TLS sessions: caddy-mdm's trust_pool mdm_device_ca turns session tickets on for its site (unless no_session_resumption); check the log for why it stayed off, and that nothing in front of Caddy terminates TLS",
+			"the server did not resume a TLS 1.2 session: every poll of every device pays a full handshake")
+	}
 }
 
 // checkCertName is pitfall P1: the certificate must name the host itself; a
