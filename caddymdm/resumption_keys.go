@@ -80,7 +80,9 @@ func (a *App) sessionTicketKeys(ctx context.Context) (*tlsresume.Keys, error) {
 		if keys.Due() {
 			return nil, err
 		}
-		a.logger.Warn("TLS ticket keys: deleting old keys", zap.Error(err))
+		// The current keys are in use; an older key could not be read or
+		// deleted.
+		a.logger.Warn("TLS session ticket keys loaded, but not every older key could be read or deleted", zap.Error(err))
 	}
 	a.deviceTLS.keys = keys
 	return keys, nil

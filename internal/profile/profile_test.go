@@ -297,15 +297,22 @@ func TestSettle(t *testing.T) {
 	}
 }
 
-func TestServiceAndSummary(t *testing.T) {
-	ctx := context.Background()
+// serviceWithDevices is a profile service over a memory store holding the
+// enrolled devices ids.
+func serviceWithDevices(t *testing.T, ids ...string) (*Service, *store.Store) {
+	t.Helper()
 	st := store.New(store.NewMemory())
-	svc := &Service{Store: st}
-	for _, id := range []string{"D1", "D2", "D3"} {
-		if err := st.PutDevice(ctx, &store.Device{DeviceID: id, State: store.StateEnrolled}); err != nil {
+	for _, id := range ids {
+		if err := st.PutDevice(context.Background(), &store.Device{DeviceID: id, State: store.StateEnrolled}); err != nil {
 			t.Fatal(err)
 		}
 	}
+	return &Service{Store: st}, st
+}
+
+func TestServiceAndSummary(t *testing.T) {
+	ctx := context.Background()
+	svc, st := serviceWithDevices(t, "D1", "D2", "D3")
 	for _, id := range []string{"D1", "D2"} {
 		if _, err := svc.AddLabel(ctx, id, "finance"); err != nil {
 			t.Fatal(err)
@@ -557,13 +564,7 @@ func TestNewVersionDeletesWhatItNoLongerSets(t *testing.T) {
 // targeted by both is refused.
 func TestConflictByLabels(t *testing.T) {
 	ctx := context.Background()
-	st := store.New(store.NewMemory())
-	svc := &Service{Store: st}
-	for _, id := range []string{"D1", "D2", "D3"} {
-		if err := st.PutDevice(ctx, &store.Device{DeviceID: id, State: store.StateEnrolled}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	svc, st := serviceWithDevices(t, "D1", "D2", "D3")
 	label := func(id, l string) {
 		t.Helper()
 		if _, err := svc.AddLabel(ctx, id, l); err != nil {
