@@ -240,15 +240,22 @@ func (a *Authority) Authenticate(dev *store.Device, chain []*x509.Certificate) (
 	return Check(dev, chain[0])
 }
 
-// Lookup verifies chain and returns the ID of the device the store indexes
-// its leaf under (ErrUnknown when none). The record itself is not read:
-// a caller that must lock the device first reads it, then calls Check.
+// Lookup verifies chain and returns the ID of the device its leaf names:
+// the store's certificate index entry when there is one, else the leaf's
+// common name, which is the device ID for every device whose ID can be one
+// (enrollment indexes only the others, saving a durable write each). The
+// record itself is not read: a caller that must lock the device first
+// reads it, then calls Check, which refuses a certificate that is not the
+// record's; the name only says which record to read.
 func (a *Authority) Lookup(ctx context.Context, chain []*x509.Certificate) (string, error) {
 	if err := a.Verify(chain); err != nil {
 		return "", err
 	}
 	leaf := chain[0]
 	id, err := a.Store.DeviceByCertificate(ctx, issuer.Thumbprint(leaf))
+	if errors.Is(err, store.ErrNotFound) && store.ValidDeviceID(leaf.Subject.CommonName) {
+		return leaf.Subject.CommonName, nil
+	}
 	if err != nil {
 		return "", certError(ErrUnknown, leaf, err)
 	}

@@ -193,8 +193,8 @@ const (
 
 // TestLiveDevice: the current and the previous certificate of a live
 // device find it; a certificate replaced twice, another device's, a
-// retired or unenrolled device's, an unindexed one and one of another CA
-// do not, each for its reason.
+// retired or unenrolled device's, one A's name but not A's, and one of
+// another CA do not, each for its reason.
 func TestLiveDevice(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
@@ -225,7 +225,7 @@ func TestLiveDevice(t *testing.T) {
 		{"another device's current", certB, devB, Current, nil},
 		{"replaced twice", oldest, nil, None, ErrNotBound},
 		{"retired device", retired, nil, None, ErrNotLive},
-		{"unindexed", unindexed, nil, None, ErrUnknown},
+		{"not indexed, named A by its common name, not A's", unindexed, nil, None, ErrNotBound},
 		{"another CA", foreign, nil, None, ErrUntrusted},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -320,5 +320,50 @@ func TestVerifyRemembersWithinTheWindow(t *testing.T) {
 	}
 	if f.a.verified.ok(chainKey([]*x509.Certificate{cur}), now) {
 		t.Error("a remembered chain counts outside its window")
+	}
+}
+
+// TestLookupByCommonName: a certificate without an index entry finds its
+// device by its common name (enrollment indexes only devices whose ID is
+// not the name), but only the record's own certificate is accepted; a name
+// of no device is unknown; an index entry, where there is one, wins over
+// the name (a device whose ID is another's hashed common name cannot take
+// that device's certificates).
+func TestLookupByCommonName(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	cur := issue(t, f.ca, idA, t0)
+	if err := f.store.PutDevice(ctx, &store.Device{DeviceID: idA, State: store.StateEnrolled,
+		Certificate: store.Certificate{Thumbprint: issuer.Thumbprint(cur)}}); err != nil {
+		t.Fatal(err)
+	}
+	if dev, b, err := f.a.LiveDevice(ctx, []*x509.Certificate{cur}); err != nil || dev.DeviceID != idA || b != Current {
+		t.Fatalf("by common name: %v %v %v", dev, b, err)
+	}
+	if id, err := f.a.Lookup(ctx, []*x509.Certificate{cur}); err != nil || id != idA {
+		t.Fatalf("Lookup: %q %v", id, err)
+	}
+	stranger := issue(t, f.ca, idB, t0)
+	if _, _, err := f.a.LiveDevice(ctx, []*x509.Certificate{stranger}); !errors.Is(err, ErrUnknown) {
+		t.Errorf("common name of no device: %v", err)
+	}
+
+	// Device C's ID is not a PrintableString, so its certificate carries a
+	// hashed name, which happens to be device B's ID: the index says C.
+	const idC = "device_with{braces}"
+	hashed := issue(t, f.ca, idB, t0)
+	for _, d := range []*store.Device{
+		{DeviceID: idC, State: store.StateEnrolled, Certificate: store.Certificate{Thumbprint: issuer.Thumbprint(hashed)}},
+		{DeviceID: idB, State: store.StateEnrolled, Certificate: store.Certificate{Thumbprint: issuer.Thumbprint(stranger)}},
+	} {
+		if err := f.store.PutDevice(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.store.IndexCertificate(ctx, issuer.Thumbprint(hashed), idC); err != nil {
+		t.Fatal(err)
+	}
+	if dev, b, err := f.a.LiveDevice(ctx, []*x509.Certificate{hashed}); err != nil || dev.DeviceID != idC || b != Current {
+		t.Fatalf("indexed hashed name: %v %v %v", dev, b, err)
 	}
 }

@@ -34,10 +34,22 @@ func (s *Service) record(ctx context.Context, dev *store.Device, now time.Time) 
 			return err
 		}
 	}
-	if err := st.IndexCertificate(ctx, dev.Certificate.Thumbprint, dev.DeviceID); err != nil {
+	if err := s.indexCertificate(ctx, dev.Certificate.Thumbprint, dev.DeviceID); err != nil {
 		return err
 	}
 	return st.PutDevice(ctx, dev)
+}
+
+// indexCertificate records which device a certificate was issued to when
+// its subject does not say so. A certificate whose common name is the
+// device ID (SubjectCommonName: every Windows device ID) needs no entry:
+// certauth.Lookup reads the name, which saves a durable write per
+// enrollment and renewal and a file per device.
+func (s *Service) indexCertificate(ctx context.Context, thumbprint, deviceID string) error {
+	if SubjectCommonName(deviceID) == deviceID {
+		return nil
+	}
+	return s.Store.IndexCertificate(ctx, thumbprint, deviceID)
 }
 
 // retireOtherIdentity retires the live record the same hardware enrolled

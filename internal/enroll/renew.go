@@ -116,7 +116,7 @@ func (s *Service) renew(ctx context.Context, env *soap.Envelope, req *TokenReque
 	}
 	dev.Certificate = c.record()
 	dev.UpdatedAt = now
-	if err := s.Store.IndexCertificate(ctx, dev.Certificate.Thumbprint, deviceID); err != nil {
+	if err := s.indexCertificate(ctx, dev.Certificate.Thumbprint, deviceID); err != nil {
 		return nil, nil, soap.NewFault(soap.EnrollmentServer, err, "The server could not record the renewal.")
 	}
 	if err := s.Store.PutDevice(ctx, dev); err != nil {

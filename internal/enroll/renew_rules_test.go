@@ -188,6 +188,15 @@ func TestEnrollmentSubjectFallback(t *testing.T) {
 			if issued.Device.Certificate.Subject != "CN="+want {
 				t.Errorf("record subject %q", issued.Device.Certificate.Subject)
 			}
+			// The name is not the device ID, so the certificate is indexed
+			// and finds its device (renewal, hub) through the index.
+			ctx := context.Background()
+			if got, err := s.Store.DeviceByCertificate(ctx, issuer.Thumbprint(issued.Certificate)); err != nil || got != id {
+				t.Errorf("index entry: %q %v", got, err)
+			}
+			if dev, _, err := s.Certs.LiveDevice(ctx, []*x509.Certificate{issued.Certificate}); err != nil || dev.DeviceID != id {
+				t.Errorf("LiveDevice: %v %v", dev, err)
+			}
 		})
 	}
 }

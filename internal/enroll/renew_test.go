@@ -109,8 +109,12 @@ func TestROBORenewal(t *testing.T) {
 			rec.PreviousCertificate.Thumbprint != issuer.Thumbprint(dev.cert) {
 			t.Errorf("record after renewal: %+v / %+v", rec.Certificate, rec.PreviousCertificate)
 		}
-		if id, _ := s.Store.DeviceByCertificate(context.Background(), issuer.Thumbprint(newCert)); id != deviceAID {
-			t.Error("new certificate not indexed")
+		// Its common name is the device ID: found by it, with no index entry.
+		if id, err := s.Certs.Lookup(context.Background(), []*x509.Certificate{newCert}); err != nil || id != deviceAID {
+			t.Errorf("new certificate finds %q, %v", id, err)
+		}
+		if _, err := s.Store.DeviceByCertificate(context.Background(), issuer.Thumbprint(newCert)); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("an index entry for a certificate named by its device ID: %v", err)
 		}
 	}
 }

@@ -12,7 +12,8 @@
 //	mdm/devices/<DeviceID>/trace/head.json      which exchanges of the trace ring are live (Trace; opt-in)
 //	mdm/devices/<DeviceID>/trace/<slot>.json    one exchange, redacted: slot = sequence mod trace_exchanges
 //	mdm/devices/<DeviceID>/history/<time>.json  records replaced by a re-enrollment
-//	mdm/certificates/<thumbprint>.json          which device a certificate was issued to
+//	mdm/certificates/<thumbprint>.json          which device a certificate was issued to, for devices
+//	                                            whose ID is not the certificate's common name
 //	mdm/hardware/<HWDevID>.json                 which device ID the hardware enrolled as last
 //	mdm/index/state/<state>/<shard>/<DeviceID>  "1": the device index (below)
 //	mdm/index/version.json                      the index covers records stored before it
