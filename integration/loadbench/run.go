@@ -29,6 +29,7 @@ type runResult struct {
 
 	enrolled                  int
 	enrollCPU, sessionCPU     float64
+	enrollFloor               floorResult // full-handshake floor between the enrollment batches
 	sessionFullCPU            float64
 	firstSessionCPU           float64
 	enroll                    emulator.PhaseResult
@@ -63,17 +64,16 @@ func run(bin, dir, name string, stored int, o options, bcryptMS float64) runResu
 	opts := srv.options()
 	mdmDir := filepath.Join(caddyDir, "mdm")
 
-	log.Printf("%s: enrolling %d devices...", name, o.devices)
+	body, err := os.ReadFile("testdata/windows10-19043/a-syncml-session1-msg1.xml")
+	check(err)
+	log.Printf("%s: enrolling %d devices (%d batches, each after a floor burst)...", name, o.devices, o.rounds)
 	if o.profile != "" {
 		go fetchProfile(srv, 15, o.profile+".enroll."+strconv.Itoa(stored))
 	}
-	c0 := cpuTime(pid)
-	lr, err := emulator.Load(context.Background(), opts, emulator.LoadOptions{Devices: o.devices, Workers: o.workers, KeyPool: 16})
-	check(err)
-	res.enrollCPU = ms(cpuTime(pid)-c0) / float64(max(1, lr.Enrollments.Count))
-	res.enroll = lr.Enrollments
-	res.enrolled = len(lr.Devices)
-	devs := lr.Devices
+	er := enrollInterleaved(srv, pid, o, body)
+	res.enrollCPU, res.enrollFloor, res.enroll = er.cpuMS, er.floor, er.phase
+	res.enrolled = len(er.devices)
+	devs := er.devices
 
 	// Writes to the run's devices' keys, from here on.
 	wc := newWriteCounter()
@@ -94,8 +94,6 @@ func run(bin, dir, name string, stored int, o options, bcryptMS float64) runResu
 		log.Printf("first session error: %s", first.FirstError)
 	}
 
-	body, err := os.ReadFile("testdata/windows10-19043/a-syncml-session1-msg1.xml")
-	check(err)
 	floor := newFloorClient(srv.addr(), floorHost, srv.roots, body, devs)
 	perRound := max(1, o.sessions/o.rounds/max(1, len(devs)))
 	floorPerRound := max(1, o.floorRequests/o.rounds)

@@ -15,7 +15,10 @@ import (
 
 // seed lays out n enrolled devices in the store's file layout, as a large
 // fleet leaves them: a directory per device with its record, and an entry
-// per device in the certificate and hardware indexes. What a lookup costs
+// per device in the certificate and hardware indexes (new enrollments of
+// Windows IDs no longer write a certificate entry, but a fleet enrolled by
+// an earlier version has one per device, and lookups read that index
+// first: the larger directory is the harder case). What a lookup costs
 // depends on these directories (their entries, the file system's index of
 // them), so they are real: n device directories, n entries in each index.
 // The files' contents are not: every seeded record is a hard link to one

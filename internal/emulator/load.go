@@ -22,6 +22,9 @@ type LoadOptions struct {
 	// key per device would cost the load generator more CPU than the server
 	// spends. Keys are made before the clock starts.
 	KeyPool int
+	// Keys, when set, are the pool itself (KeyPool is then ignored): a
+	// caller enrolling in several batches makes them once.
+	Keys []*rsa.PrivateKey
 	// Progress, if set, is told how far a phase is.
 	Progress func(phase string, done, total int)
 }
@@ -54,16 +57,12 @@ func Load(ctx context.Context, o Options, lo LoadOptions) (*LoadResult, error) {
 	if lo.Devices <= 0 || lo.Workers <= 0 {
 		return nil, fmt.Errorf("load needs devices and workers > 0")
 	}
-	if lo.KeyPool <= 0 {
-		lo.KeyPool = 8
-	}
-	keys := make([]*rsa.PrivateKey, lo.KeyPool)
-	for i := range keys {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
+	keys := lo.Keys
+	if len(keys) == 0 {
+		var err error
+		if keys, err = NewKeyPool(lo.KeyPool); err != nil {
 			return nil, err
 		}
-		keys[i] = k
 	}
 	devices := make([]*Device, lo.Devices)
 	for i := range devices {
@@ -87,6 +86,22 @@ func Load(ctx context.Context, o Options, lo LoadOptions) (*LoadResult, error) {
 	}
 	res.Sessions = LoadSessions(ctx, o, res.Devices, lo.SessionsPerDevice, lo.Workers, lo.Progress)
 	return res, nil
+}
+
+// NewKeyPool makes n device keys (8 when n <= 0) for LoadOptions.Keys.
+func NewKeyPool(n int) ([]*rsa.PrivateKey, error) {
+	if n <= 0 {
+		n = 8
+	}
+	keys := make([]*rsa.PrivateKey, n)
+	for i := range keys {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			return nil, err
+		}
+		keys[i] = k
+	}
+	return keys, nil
 }
 
 // LoadSessions runs perDevice sessions of each enrolled device, round
