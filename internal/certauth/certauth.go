@@ -217,16 +217,17 @@ func (a *Authority) Verify(chain []*x509.Certificate) error {
 }
 
 // Check decides whether leaf, already verified, is a live certificate of
-// dev: dev is enrolled (ErrNotLive) and leaf is its current or previous
-// certificate (ErrNotBound).
+// dev: leaf is its current or previous certificate (ErrNotBound), and dev
+// is enrolled (ErrNotLive). The binding is checked first, so a certificate
+// that merely names a device learns nothing of its state.
 func Check(dev *store.Device, leaf *x509.Certificate) (Binding, error) {
 	thumb := issuer.Thumbprint(leaf)
-	if dev.State != store.StateEnrolled {
-		return None, &Error{Reason: ErrNotLive, Thumbprint: thumb, Subject: leaf.Subject.String(), DeviceID: dev.DeviceID, State: dev.State}
-	}
 	b := Bind(dev, thumb)
 	if b == None {
 		return None, &Error{Reason: ErrNotBound, Thumbprint: thumb, Subject: leaf.Subject.String(), DeviceID: dev.DeviceID}
+	}
+	if dev.State != store.StateEnrolled {
+		return None, &Error{Reason: ErrNotLive, Thumbprint: thumb, Subject: leaf.Subject.String(), DeviceID: dev.DeviceID, State: dev.State}
 	}
 	return b, nil
 }
@@ -262,6 +263,14 @@ func (a *Authority) Lookup(ctx context.Context, chain []*x509.Certificate) (stri
 	return id, nil
 }
 
+// NoRecord is the refusal of leaf when the record of the device Lookup
+// named cannot be read (err): ErrUnknown, with what identifies both.
+func NoRecord(leaf *x509.Certificate, deviceID string, err error) error {
+	e := certError(ErrUnknown, leaf, err)
+	e.DeviceID = deviceID
+	return e
+}
+
 // LiveDevice returns the live device chain's leaf belongs to and which of
 // its certificates the leaf is: Lookup, the device's record, then Check.
 func (a *Authority) LiveDevice(ctx context.Context, chain []*x509.Certificate) (*store.Device, Binding, error) {
@@ -271,9 +280,7 @@ func (a *Authority) LiveDevice(ctx context.Context, chain []*x509.Certificate) (
 	}
 	dev, err := a.Store.Device(ctx, id)
 	if err != nil {
-		e := certError(ErrUnknown, chain[0], err)
-		e.DeviceID = id
-		return nil, None, e
+		return nil, None, NoRecord(chain[0], id, err)
 	}
 	b, err := Check(dev, chain[0])
 	if err != nil {

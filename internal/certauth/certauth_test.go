@@ -153,15 +153,17 @@ func TestBind(t *testing.T) {
 
 // fixture is a store with devices and the certificates issued to them.
 type fixture struct {
-	a     *Authority
-	ca    *issuer.CA
-	store *store.Store
+	a       *Authority
+	ca      *issuer.CA
+	store   *store.Store
+	storage *certmagic.FileStorage
 }
 
 func newFixture(t *testing.T) *fixture {
 	ca := testpki.NewCA(t, "ecdsa")
-	st := store.New(&certmagic.FileStorage{Path: t.TempDir()})
-	return &fixture{a: ForCA(ca, st, clock(t0)), ca: ca, store: st}
+	fs := &certmagic.FileStorage{Path: t.TempDir()}
+	st := store.New(fs)
+	return &fixture{a: ForCA(ca, st, clock(t0)), ca: ca, store: st, storage: fs}
 }
 
 // enroll stores a device holding cur, and prev as its previous certificate
@@ -365,5 +367,61 @@ func TestLookupByCommonName(t *testing.T) {
 	}
 	if dev, b, err := f.a.LiveDevice(ctx, []*x509.Certificate{hashed}); err != nil || dev.DeviceID != idC || b != Current {
 		t.Fatalf("indexed hashed name: %v %v %v", dev, b, err)
+	}
+}
+
+// TestLookupRefusals: the common name is read only when the index has no
+// entry; an entry that cannot be read, or a name that is no device ID, is
+// unknown. A certificate naming a retired device without being its own
+// learns nothing of the state (ErrNotBound, not ErrNotLive).
+func TestLookupRefusals(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	cur := issue(t, f.ca, idA, t0)
+	f.enroll(t, idA, store.StateEnrolled, cur, nil)
+
+	broken := issue(t, f.ca, idA, t0)
+	if err := f.storage.Store(ctx, "mdm/certificates/"+issuer.Thumbprint(broken)+".json", []byte("{not json")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.a.Lookup(ctx, []*x509.Certificate{broken}); !errors.Is(err, ErrUnknown) {
+		t.Errorf("unreadable index entry: %v, want ErrUnknown (not the name's device)", err)
+	}
+	odd := issue(t, f.ca, "not a device/id", t0)
+	if id, err := f.a.Lookup(ctx, []*x509.Certificate{odd}); !errors.Is(err, ErrUnknown) {
+		t.Errorf("name that is no device ID: %q %v, want ErrUnknown", id, err)
+	}
+
+	retired := issue(t, f.ca, idC, t0)
+	f.enroll(t, idC, store.StateRetired, retired, nil)
+	other := issue(t, f.ca, idC, t0) // names C, never C's
+	if _, _, err := f.a.LiveDevice(ctx, []*x509.Certificate{other}); !errors.Is(err, ErrNotBound) {
+		t.Errorf("certificate naming a retired device: %v, want ErrNotBound", err)
+	}
+	if _, _, err := f.a.LiveDevice(ctx, []*x509.Certificate{retired}); !errors.Is(err, ErrNotLive) {
+		t.Errorf("retired device's own certificate: %v, want ErrNotLive", err)
+	}
+}
+
+// TestLookupAfterUpgrade: a device whose previous certificate was indexed
+// by an earlier version and whose current one (renewed since) was not is
+// found by both during the renewal overlap.
+func TestLookupAfterUpgrade(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	prev := issue(t, f.ca, idA, t0.Add(-time.Hour))
+	cur := issue(t, f.ca, idA, t0)
+	if err := f.store.IndexCertificate(ctx, issuer.Thumbprint(prev), idA); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.store.PutDevice(ctx, &store.Device{DeviceID: idA, State: store.StateEnrolled,
+		Certificate:         store.Certificate{Thumbprint: issuer.Thumbprint(cur)},
+		PreviousCertificate: &store.Certificate{Thumbprint: issuer.Thumbprint(prev)}}); err != nil {
+		t.Fatal(err)
+	}
+	for leaf, want := range map[*x509.Certificate]Binding{prev: Previous, cur: Current} {
+		if dev, b, err := f.a.LiveDevice(ctx, []*x509.Certificate{leaf}); err != nil || dev.DeviceID != idA || b != want {
+			t.Errorf("%v: %v %v %v", want, dev, b, err)
+		}
 	}
 }

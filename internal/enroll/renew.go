@@ -11,6 +11,7 @@ import (
 	"github.com/caddy-mdm/caddy-mdm/internal/pkcs7"
 	"github.com/caddy-mdm/caddy-mdm/internal/quote"
 	"github.com/caddy-mdm/caddy-mdm/internal/soap"
+	"github.com/caddy-mdm/caddy-mdm/internal/store"
 )
 
 // renew handles RequestType Renew. ROBO (Renew On Behalf Of): the device
@@ -73,15 +74,18 @@ func (s *Service) renew(ctx context.Context, env *soap.Envelope, req *TokenReque
 	}
 	defer unlock()
 	dev, err := s.Store.Device(ctx, deviceID)
+	if errors.Is(err, store.ErrNotFound) {
+		return refuse(certauth.NoRecord(signer, deviceID, err), "The certificate belongs to no device of this server.")
+	}
 	if err != nil {
-		return refuse(err, "The certificate belongs to no device of this server.")
+		return nil, nil, soap.NewFault(soap.EnrollmentServer, err, "The server could not read the device's record.")
 	}
 	binding, err := certauth.Check(dev, signer)
 	switch {
 	case errors.Is(err, certauth.ErrNotLive):
 		return refuse(err, "The device is %s; enroll it again.", dev.State)
 	case err != nil:
-		return refuse(err, "The certificate is no longer the device's certificate.")
+		return refuse(err, "The certificate is not the device's current certificate.")
 	}
 	if !robo {
 		if err := checkManualRenewal(dev, user, binding); err != nil {
