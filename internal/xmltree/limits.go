@@ -66,7 +66,8 @@ func (l Limits) checkDecoder(data []byte) error {
 }
 
 // checkFast counts as Check does, without allocating, for documents Scan
-// reads (what devices send); ok is false when it cannot tell, and Check
+// reads with prefixed names allowed (what devices send: SyncML, and SOAP
+// envelopes, whose names all have prefixes); ok is false when it cannot tell, and Check
 // then scans with encoding/xml. Scan reports the tokens RawToken would, in
 // the same order, so the two agree on the count and on which bound is
 // passed first.
@@ -77,7 +78,7 @@ func (l Limits) checkFast(data []byte) (err error, ok bool) {
 	// Scan only reads s during this call and keeps nothing of it.
 	s := unsafe.String(&data[0], len(data))
 	nodes, depth := 0, 0
-	done := Scan(s, func(ev Event, _, _ string) bool {
+	done := scanQualified(s, func(ev Event, _, _ string) bool {
 		switch ev {
 		case StartEvent:
 			nodes++

@@ -44,6 +44,20 @@ const maxScanDepth = 64
 // behave exactly as if they had used it alone. fn returning false stops the
 // scan, and Scan returns false.
 func Scan(s string, fn func(ev Event, name, value string) bool) bool {
+	return scan(s, nameLen, fn)
+}
+
+// scanQualified is Scan that also reads names with one prefix
+// ("s:Envelope", "xmlns:s"), reported prefix and all, as RawToken's
+// Space and Local together: SOAP envelopes, whose every name has one.
+// Limits counts with it; the SyncML reader keeps Scan, which refuses
+// prefixes it would misread.
+func scanQualified(s string, fn func(ev Event, name, value string) bool) bool {
+	return scan(s, qnameLen, fn)
+}
+
+// scan is Scan with names read by names (nameLen or qnameLen).
+func scan(s string, names func(string) int, fn func(ev Event, name, value string) bool) bool {
 	var stack [maxScanDepth]string
 	depth := 0
 	roots := 0
@@ -69,7 +83,7 @@ func Scan(s string, fn func(ev Event, name, value string) bool) bool {
 		}
 		switch s[i+1] {
 		case '/':
-			n := nameLen(s[i+2:])
+			n := names(s[i+2:])
 			if n == 0 || depth == 0 {
 				return false
 			}
@@ -99,7 +113,7 @@ func Scan(s string, fn func(ev Event, name, value string) bool) bool {
 		case '!':
 			return false
 		default:
-			n := nameLen(s[i+1:])
+			n := names(s[i+1:])
 			if n == 0 || (depth == 0 && roots > 0) || depth == maxScanDepth {
 				return false
 			}
@@ -108,7 +122,7 @@ func Scan(s string, fn func(ev Event, name, value string) bool) bool {
 			// reads it whole before returning it.
 			j := i + 1 + n
 			for {
-				_, _, next, ok := nextAttr(s, j)
+				_, _, next, ok := nextAttr(s, j, names)
 				if !ok {
 					return false
 				}
@@ -132,7 +146,7 @@ func Scan(s string, fn func(ev Event, name, value string) bool) bool {
 				return false
 			}
 			for j := i + 1 + n; ; {
-				an, av, next, _ := nextAttr(s, j)
+				an, av, next, _ := nextAttr(s, j, names)
 				if next == j {
 					break
 				}
@@ -158,7 +172,7 @@ func Scan(s string, fn func(ev Event, name, value string) bool) bool {
 // nextAttr reads the attribute at j (white space, name, '=', quoted
 // value); next == j when the tag ends there, ok false when what follows is
 // neither an attribute nor the tag's end.
-func nextAttr(s string, j int) (name, value string, next int, ok bool) {
+func nextAttr(s string, j int, names func(string) int) (name, value string, next int, ok bool) {
 	k := skipSpace(s, j)
 	if k >= len(s) {
 		return "", "", j, false
@@ -169,7 +183,7 @@ func nextAttr(s string, j int) (name, value string, next int, ok bool) {
 	if k == j {
 		return "", "", j, false // attributes are separated by white space
 	}
-	an := nameLen(s[k:])
+	an := names(s[k:])
 	if an == 0 {
 		return "", "", j, false
 	}
@@ -207,6 +221,20 @@ func nameLen(s string) int {
 		}
 	}
 	return len(s)
+}
+
+// qnameLen is the length of the name s starts with, unprefixed or with one
+// prefix (0: none). A second colon ends the name, and the tag then fails
+// to parse: Scan gives such documents to encoding/xml.
+func qnameLen(s string) int {
+	n := nameLen(s)
+	if n == 0 || n+1 >= len(s) || s[n] != ':' {
+		return n
+	}
+	if m := nameLen(s[n+1:]); m > 0 {
+		return n + 1 + m
+	}
+	return n
 }
 
 func skipSpace(s string, i int) int {

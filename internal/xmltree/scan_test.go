@@ -25,6 +25,9 @@ func TestCheckFastAgrees(t *testing.T) {
 		strings.Repeat("<a>", 6) + strings.Repeat("</a>", 6),
 		strings.Repeat("<a>", 70) + strings.Repeat("</a>", 70),
 		`<a><!-- c --><b/></a>`, `<a><![CDATA[x]]></a>`, `<a><b></a>`, `<a>&nbsp;</a>`,
+		`<s:a xmlns:s="u" s:x='1'><s:b>t</s:b><c/></s:a>`, `<s:a><t:b></s:b></s:a>`, `<s:a></t:a>`,
+		`<a:b:c/>`, `<a: b/>`, `<:a/>`, `<a:/>`, `<a xmlns:="u"/>`, `<s:a x:y:z="1"/>`,
+		strings.Repeat("<s:a>", 40) + strings.Repeat("</s:a>", 40),
 	}
 	files, _ := filepath.Glob("../../testdata/windows10-19043/*.xml")
 	for _, f := range files {
@@ -61,6 +64,25 @@ func TestCheckFastAgrees(t *testing.T) {
 	}
 }
 
+// TestCheckFastReadsEnvelopes checks that real SOAP requests, whose names
+// all have prefixes, are counted on the fast path.
+func TestCheckFastReadsEnvelopes(t *testing.T) {
+	files, _ := filepath.Glob("../../testdata/windows10-19043/*-request.xml")
+	if len(files) == 0 {
+		t.Fatal("no captured SOAP requests")
+	}
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		if err, ok := (Limits{MaxNodes: 4000, MaxDepth: 32}).checkFast(b); !ok || err != nil {
+			t.Errorf("%s: fast path %v, %v", f, ok, err)
+		}
+	}
+	// Scan itself still refuses prefixes (the SyncML reader relies on it).
+	if Scan(`<s:a/>`, func(Event, string, string) bool { return true }) {
+		t.Error("Scan accepted a prefixed name")
+	}
+}
+
 // TestScanReadsDevices checks that real device messages are in Scan's
 // subset.
 func TestScanReadsDevices(t *testing.T) {
@@ -74,7 +96,8 @@ func TestScanReadsDevices(t *testing.T) {
 }
 
 // FuzzCheck holds the allocation-free count to encoding/xml's verdict on
-// any input, and Scan to never accepting what encoding/xml refuses.
+// any input, and Scan (with prefixes, so the wider reader) to never
+// accepting what encoding/xml refuses.
 func FuzzCheck(f *testing.F) {
 	files, _ := filepath.Glob("../../testdata/windows10-19043/*.xml")
 	for _, name := range files {
@@ -94,7 +117,7 @@ func FuzzCheck(f *testing.F) {
 				t.Fatalf("%+v: Check %v, encoding/xml %v", l, got, want)
 			}
 		}
-		if Scan(string(data), func(Event, string, string) bool { return true }) {
+		if scanQualified(string(data), func(Event, string, string) bool { return true }) {
 			d := xml.NewDecoder(bytes.NewReader(data))
 			for {
 				_, err := d.Token()
@@ -107,4 +130,24 @@ func FuzzCheck(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkLimitsCheck is the parse-limit check of each captured request,
+// as every SOAP and SyncML request pays it before its tree is built.
+func BenchmarkLimitsCheck(b *testing.B) {
+	files, _ := filepath.Glob("../../testdata/windows10-19043/*.xml")
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(filepath.Base(f), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := (Limits{MaxNodes: 4000, MaxDepth: 32}).Check(data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
