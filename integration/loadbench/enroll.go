@@ -17,8 +17,23 @@ type enrollResult struct {
 	devices []*emulator.Device
 }
 
-// enrollInterleaved enrolls o.devices devices: a first batch (unmeasured:
-// it makes the device certificates the floor requests present), then
+// enrollBatches splits devices into a first, unmeasured batch (it makes
+// the certificates the floor requests present) and rounds measured ones
+// of nearly equal size. It fails when fewer than rounds devices would be
+// left to measure.
+func enrollBatches(devices, rounds, workers int) (warm int, batches []int) {
+	warm = max(1, min(max(4*workers, devices/(rounds+1)), devices/2))
+	rest := devices - warm
+	if rounds < 1 || rest < rounds {
+		log.Fatalf("enrolling %d devices in %d measured batches needs at least %d devices", devices, rounds, 2*max(1, rounds))
+	}
+	for r := range rounds {
+		batches = append(batches, rest*(r+1)/rounds-rest*r/rounds)
+	}
+	return warm, batches
+}
+
+// enrollInterleaved enrolls o.devices devices: the first batch, then
 // o.rounds batches, each after a burst of floor requests. The machine is
 // shared, so its load drifts over minutes; a floor taken between the
 // batches sees the same load as the enrollments it is compared with.
@@ -28,50 +43,39 @@ func enrollInterleaved(srv *server, pid int, o options, floorBody []byte) enroll
 	check(err)
 	// What a batch leaves the server to finish (closing its connections,
 	// the collection of its garbage) is charged to the batch, not to the
-	// floor burst after it: the batch's window ends a second after it.
+	// floor burst after it: the batch's window ends a second after it
+	// (floor.measure settles the same way).
 	load := func(n int) (*emulator.LoadResult, time.Duration) {
 		c := cpuTime(pid)
 		lr, err := emulator.Load(context.Background(), opts, emulator.LoadOptions{Devices: n, Workers: o.workers, Keys: keys})
 		check(err)
-		time.Sleep(time.Second)
+		time.Sleep(settle)
 		return lr, cpuTime(pid) - c
 	}
-	warm := min(o.devices, max(4*o.workers, o.devices/(o.rounds+1)))
+	warm, batches := enrollBatches(o.devices, o.rounds, o.workers)
 	first, _ := load(warm)
 	if len(first.Devices) == 0 {
 		log.Fatalf("no device enrolled: %s", first.Enrollments.FirstError)
 	}
+	if e := first.Enrollments.Errors; e > 0 {
+		log.Printf("first (unmeasured) batch: %d of %d enrollments failed: %s", e, warm, first.Enrollments.FirstError)
+	}
 	res := enrollResult{devices: first.Devices}
 	floor := newFloorClient(srv.addr(), floorHost, srv.roots, floorBody, first.Devices)
-	rounds := max(1, o.rounds)
-	perBatch := max(1, (o.devices-warm)/rounds)
-	floorPerBatch := max(1, o.floorRequests/rounds)
+	floorPerBatch := max(1, o.floorRequests/len(batches))
 	var cpu time.Duration
-	var p50s []time.Duration
-	for r := range rounds {
-		n := perBatch
-		if r == rounds-1 {
-			n = o.devices - warm - perBatch*(rounds-1)
-		}
-		if n <= 0 {
-			break
-		}
+	var phases []emulator.PhaseResult
+	for _, n := range batches {
 		res.floor = addFloor(res.floor, floor.measure(pid, floorPerBatch, o.workers, false))
 		lr, c := load(n)
 		cpu += c
-		ph := lr.Enrollments
-		res.phase.Count += ph.Count
-		res.phase.Errors += ph.Errors
-		res.phase.Duration += ph.Duration
-		res.phase.P99 = max(res.phase.P99, ph.P99)
-		p50s = append(p50s, ph.P50)
-		if res.phase.FirstError == "" {
-			res.phase.FirstError = ph.FirstError
-		}
+		phases = append(phases, lr.Enrollments)
 		res.devices = append(res.devices, lr.Devices...)
 	}
-	res.phase.P50 = median(p50s)
-	res.phase.PerSec = float64(res.phase.Count) / max(res.phase.Duration.Seconds(), 1e-9)
-	res.cpuMS = ms(cpu) / float64(max(1, res.phase.Count))
+	res.phase = emulator.MergePhases(phases...)
+	if res.phase.Count == 0 || res.floor.n == 0 {
+		log.Fatalf("enrollment measured nothing: %d enrollments, %d floor requests", res.phase.Count, res.floor.n)
+	}
+	res.cpuMS = ms(cpu) / float64(res.phase.Count)
 	return res
 }

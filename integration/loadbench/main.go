@@ -68,6 +68,9 @@ func main() {
 	flag.StringVar(&o.caKey, "ca", "", "device CA key type: rsa (the default CA, RSA 3072) or ecdsa")
 	bare := flag.String("serve-bare", "", "internal: serve the bare Go floor with these cert,key,ca files")
 	flag.Parse()
+	if o.rounds < 1 || o.devices < 2 || o.workers < 1 {
+		log.Fatalf("need -rounds >= 1, -devices >= 2 and -workers >= 1")
+	}
 	if *bare != "" {
 		serveBare(*bare)
 		return

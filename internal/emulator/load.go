@@ -40,6 +40,39 @@ type PhaseResult struct {
 	P99      time.Duration `json:"p99_ns"`
 	// FirstError is one error, to start looking.
 	FirstError string `json:"first_error,omitempty"`
+	// Latencies are the phase's latencies, sorted: MergePhases takes the
+	// percentiles of several phases from them.
+	Latencies []time.Duration `json:"-"`
+}
+
+// MergePhases is one phase made of several (batches of one kind of work):
+// counts, errors and durations add up, percentiles are taken over all
+// their latencies, and the first error is the first phase's that has one.
+func MergePhases(parts ...PhaseResult) PhaseResult {
+	var out PhaseResult
+	for _, p := range parts {
+		out.Count += p.Count
+		out.Errors += p.Errors
+		out.Duration += p.Duration
+		out.Latencies = append(out.Latencies, p.Latencies...)
+		if out.FirstError == "" {
+			out.FirstError = p.FirstError
+		}
+	}
+	sort.Slice(out.Latencies, func(i, j int) bool { return out.Latencies[i] < out.Latencies[j] })
+	out.P50, out.P95, out.P99 = percentile(out.Latencies, 0.50), percentile(out.Latencies, 0.95), percentile(out.Latencies, 0.99)
+	if out.Duration > 0 {
+		out.PerSec = float64(out.Count) / out.Duration.Seconds()
+	}
+	return out
+}
+
+// percentile of sorted latencies (0 when there are none).
+func percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, int(float64(len(sorted))*p))]
 }
 
 // LoadResult is the outcome of a load run.
@@ -163,14 +196,10 @@ func runPhase(ctx context.Context, name string, n, w int, progress func(string, 
 	elapsed := time.Since(start)
 	sorted := append([]time.Duration(nil), lat[:int(min(int64(n), done.Load()))]...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i] < sorted[j] })
-	pct := func(p float64) time.Duration {
-		if len(sorted) == 0 {
-			return 0
-		}
-		return sorted[min(len(sorted)-1, int(float64(len(sorted))*p))]
-	}
 	out := PhaseResult{Count: int(done.Load()), Errors: int(errs.Load()), Duration: elapsed,
-		PerSec: float64(done.Load()) / elapsed.Seconds(), P50: pct(0.50), P95: pct(0.95), P99: pct(0.99)}
+		PerSec: float64(done.Load()) / elapsed.Seconds(),
+		P50:    percentile(sorted, 0.50), P95: percentile(sorted, 0.95), P99: percentile(sorted, 0.99),
+		Latencies: sorted}
 	if v, ok := firstErr.Load().(string); ok {
 		out.FirstError = v
 	}
