@@ -41,10 +41,7 @@ func enrollInterleaved(srv *server, pid int, o options, floorBody []byte) enroll
 	opts := srv.options()
 	keys, err := emulator.NewKeyPool(16)
 	check(err)
-	// What a batch leaves the server to finish (closing its connections,
-	// the collection of its garbage) is charged to the batch, not to the
-	// floor burst after it: the batch's window ends a second after it
-	// (floor.measure settles the same way).
+	// Each batch's window ends a second after it (see settle).
 	load := func(n int) (*emulator.LoadResult, time.Duration) {
 		c := cpuTime(pid)
 		lr, err := emulator.Load(context.Background(), opts, emulator.LoadOptions{Devices: n, Workers: o.workers, Keys: keys})

@@ -123,7 +123,6 @@ func (f *floorClient) measure(pid, n, workers int, resume bool) floorResult {
 		}()
 	}
 	wg.Wait()
-	time.Sleep(settle)
 	cpu := cpuTime(pid) - c0
 	return floorResult{cpuMS: float64(cpu.Microseconds()) / 1000 / float64(n), resumed: float64(resumed.Load()) / float64(n), n: n}
 }
