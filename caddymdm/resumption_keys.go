@@ -43,6 +43,9 @@ type deviceTLS struct {
 	mu    sync.Mutex
 	pools map[*x509.CertPool]bool
 	keys  *tlsresume.Keys
+	// rotationFailing is set from the first failed rotation to the next
+	// success (only the rotation loop reads and writes it).
+	rotationFailing bool
 }
 
 // registerDevicePool records a pool mdm_device_ca handed to a TLS
@@ -89,15 +92,32 @@ func (a *App) sessionTicketKeys(ctx context.Context) (*tlsresume.Keys, error) {
 }
 
 // rotateTicketKeys turns the ticket keys over if their period has turned.
-// A failed rotation keeps the keys in use; the next check retries it.
+// A failed rotation keeps the keys in use for one more period (then no
+// session resumes until a rotation succeeds); the next check, a minute
+// later, retries it. The first failure is an error, the retries debug
+// lines, the recovery an info line.
 func (a *App) rotateTicketKeys(ctx context.Context, keys *tlsresume.Keys) {
 	if !keys.Due() {
 		return
 	}
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := keys.Rotate(rctx); err != nil && ctx.Err() == nil {
-		a.logger.Error("rotating TLS session ticket keys", zap.Error(err))
+	err := keys.Rotate(rctx)
+	switch {
+	case ctx.Err() != nil:
+	case err != nil && !keys.Due():
+		// The period's keys are in use; an older one was not read or deleted.
+		a.logger.Warn("TLS session ticket keys rotated, but not every older key could be read or deleted", zap.Error(err))
+		a.deviceTLS.rotationFailing = false
+	case err != nil && !a.deviceTLS.rotationFailing:
+		a.deviceTLS.rotationFailing = true
+		a.logger.Error("rotating TLS session ticket keys failed; retrying every minute, and devices stop resuming TLS sessions if it fails for more than a key period",
+			zap.Duration("key_period", tlsresume.KeyPeriod), zap.Error(err))
+	case err != nil:
+		a.logger.Debug("rotating TLS session ticket keys failed again", zap.Error(err))
+	case a.deviceTLS.rotationFailing:
+		a.deviceTLS.rotationFailing = false
+		a.logger.Info("TLS session ticket keys rotated again")
 	}
 }
 

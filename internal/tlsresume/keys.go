@@ -2,6 +2,7 @@ package tlsresume
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -123,3 +124,28 @@ func (k *Keys) Rotate(ctx context.Context) error {
 // current is the holder of the keys in use (nil before the first
 // rotation).
 func (k *Keys) current() *tls.Config { return k.holder.Load() }
+
+// MaxStalePeriods is how many periods after the last successful rotation
+// its keys stay in use. A node whose storage is down keeps resuming
+// sessions through the next period (its key was made a period ahead, and
+// peers that rotated still read the tickets), then stops: keys kept longer
+// would encrypt, and open, tickets for longer than KeptKeys+1 periods.
+const MaxStalePeriods = 1
+
+// stale reports whether the keys in use are too old to use: the rotations
+// since the last successful one have failed for more than MaxStalePeriods.
+func (k *Keys) stale() bool {
+	return Period(k.now())-k.period.Load() > MaxStalePeriods
+}
+
+// unusable encrypts the tickets of a node whose keys are stale: a random
+// key no one stores or decrypts with, so those tickets never resume.
+var unusable = sync.OnceValue(func() *tls.Config {
+	var key [32]byte
+	if _, err := rand.Read(key[:]); err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	c := new(tls.Config)
+	c.SetSessionTicketKeys([][32]byte{key})
+	return c
+})

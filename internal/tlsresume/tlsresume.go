@@ -58,17 +58,25 @@ func Enable(cfg *tls.Config, keys *Keys, realm []byte) error {
 }
 
 // wrap is cfg.WrapSession: the ticket carries the realm tag and allows no
-// early data.
+// early data. With stale keys it is encrypted so that it never resumes (an
+// error here would end the connection).
 func (b *binding) wrap(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
 	ss.EarlyData = false
 	ss.Extra = append(ss.Extra, b.tag(cs.ServerName))
+	if b.keys.stale() {
+		return unusable().EncryptTicket(cs, ss)
+	}
 	return b.keys.current().EncryptTicket(cs, ss)
 }
 
 // unwrap is cfg.UnwrapSession: a ticket that does not decrypt, or whose
-// tag is not this realm and server name, gives a full handshake (nil
-// session, no error: an error would end the connection).
+// tag is not this realm and server name, or any ticket while the keys are
+// stale, gives a full handshake (nil session, no error: an error would end
+// the connection).
 func (b *binding) unwrap(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
+	if b.keys.stale() {
+		return nil, nil
+	}
 	ss, err := b.keys.current().DecryptTicket(identity, cs)
 	if err != nil || ss == nil {
 		return nil, nil

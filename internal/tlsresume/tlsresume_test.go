@@ -449,6 +449,49 @@ func TestRotateFailureKeepsTheKeysInUse(t *testing.T) {
 	}
 }
 
+// TestStaleKeysStopResumption: while rotations fail, the keys in use keep
+// resuming sessions through the next period, then no session resumes and
+// the tickets issued meanwhile never will, even once rotation works again.
+func TestStaleKeysStopResumption(t *testing.T) {
+	p := newPKI(t)
+	for name, v := range versions {
+		t.Run(name, func(t *testing.T) {
+			clk := &clock{now: time.Now()}
+			store := newMemKeys()
+			keys := rotated(t, store, clk.Now)
+			cfg := p.serverConfig(v)
+			enable(t, cfg, keys, "device CA")
+			cache := new(oneSessionCache)
+			connect(t, cfg, p.clientConfig(cache, host))
+
+			keys.store = failingStore{}
+			clk.advance(KeyPeriod)
+			if err := keys.Rotate(context.Background()); err == nil {
+				t.Fatal("Rotate hid a storage failure")
+			}
+			if !connect(t, cfg, p.clientConfig(cache, host)).DidResume {
+				t.Fatal("keys one period old stopped resuming")
+			}
+			clk.advance(KeyPeriod)
+			_ = keys.Rotate(context.Background())
+			if connect(t, cfg, p.clientConfig(cache, host)).DidResume {
+				t.Fatal("keys two periods past their rotation still resumed a session")
+			}
+			// The ticket that connection left was made while stale.
+			keys.store = store
+			if err := keys.Rotate(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if connect(t, cfg, p.clientConfig(cache, host)).DidResume {
+				t.Fatal("a ticket issued with stale keys resumed")
+			}
+			if !connect(t, cfg, p.clientConfig(cache, host)).DidResume {
+				t.Fatal("no resumption after a successful rotation")
+			}
+		})
+	}
+}
+
 func TestTLS12SessionEndsAfterMaxAgeThoughResumedMeanwhile(t *testing.T) {
 	p := newPKI(t)
 	clk := &clock{now: time.Now()}
