@@ -58,10 +58,17 @@ var ErrMalformed = errors.New("malformed SOAP message")
 // XML with a SOAP 1.2 Envelope root (namespace NSSoap) holding a Body with
 // one element in it.
 func Parse(data []byte) (*Envelope, error) {
-	doc := etree.NewDocument()
-	doc.ReadSettings.Permissive = false
-	if err := doc.ReadFromBytes(bytes.TrimSpace(data)); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+	data = bytes.TrimSpace(data)
+	// The envelopes devices send are read without encoding/xml's tokenizer;
+	// anything else (an XML declaration, comments, CDATA) by etree itself,
+	// into the same tree.
+	doc, ok := xmltree.FastDocument(data)
+	if !ok {
+		doc = etree.NewDocument()
+		doc.ReadSettings.Permissive = false
+		if err := doc.ReadFromBytes(data); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
 	}
 	root := doc.Root()
 	if root == nil || root.Tag != "Envelope" {
