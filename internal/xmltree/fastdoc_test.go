@@ -2,8 +2,6 @@ package xmltree
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -69,13 +67,9 @@ func TestFastDocumentIsEtrees(t *testing.T) {
 		`<a><b/>&lt;&gt;&quot;&apos;</a>`, `<a xmlns="d"><b xmlns:p="q" p:k="v"/></a>`,
 		`<?xml version="1.0"?><a/>`, `<a><![CDATA[x]]></a>`, `<a><!-- c --></a>`, `<a:b:c/>`, "<a>\r\n</a>",
 	}
-	files, _ := filepath.Glob("../../testdata/windows10-19043/*.xml")
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		docs = append(docs, string(b))
+	files := captures(t, "*.xml")
+	for _, c := range files {
+		docs = append(docs, string(c.data))
 	}
 	fast := 0
 	for _, d := range docs {
@@ -96,12 +90,9 @@ func TestFastDocumentIsEtrees(t *testing.T) {
 	if fast < len(files)+3 {
 		t.Errorf("only %d documents took the fast path", fast)
 	}
-	for _, f := range files {
-		if strings.Contains(f, "request") {
-			b, _ := os.ReadFile(f)
-			if _, ok := FastDocument(b); !ok {
-				t.Errorf("%s: a captured SOAP request missed the fast path", f)
-			}
+	for _, c := range captures(t, "*-request.xml") {
+		if _, ok := FastDocument(c.data); !ok {
+			t.Errorf("%s: a captured SOAP request missed the fast path", c.name)
 		}
 	}
 }
@@ -109,13 +100,8 @@ func TestFastDocumentIsEtrees(t *testing.T) {
 // FuzzFastDocument holds FastDocument to etree's strict reader on any
 // input: whatever it builds, etree builds the same and accepts.
 func FuzzFastDocument(f *testing.F) {
-	files, _ := filepath.Glob("../../testdata/windows10-19043/*.xml")
-	for _, name := range files {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
+	for _, c := range captures(f, "*.xml") {
+		f.Add(c.data)
 	}
 	f.Add([]byte(`<s:a xmlns:s="u" x='1' x="2"><s:b>t&amp;u&#65;</s:b> <c/></s:a>`))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -139,13 +125,9 @@ func FuzzFastDocument(f *testing.F) {
 // BenchmarkFastDocument compares building the tree of each captured
 // request with FastDocument and with etree's reader.
 func BenchmarkFastDocument(b *testing.B) {
-	files, _ := filepath.Glob("../../testdata/windows10-19043/*-request.xml")
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Run("fast/"+filepath.Base(f), func(b *testing.B) {
+	for _, c := range captures(b, "*-request.xml") {
+		data := c.data
+		b.Run("fast/"+c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, ok := FastDocument(data); !ok {
@@ -153,7 +135,7 @@ func BenchmarkFastDocument(b *testing.B) {
 				}
 			}
 		})
-		b.Run("etree/"+filepath.Base(f), func(b *testing.B) {
+		b.Run("etree/"+c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := readStrict(data); err != nil {

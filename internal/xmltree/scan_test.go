@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -29,13 +27,9 @@ func TestCheckFastAgrees(t *testing.T) {
 		`<a:b:c/>`, `<a: b/>`, `<:a/>`, `<a:/>`, `<a xmlns:="u"/>`, `<s:a x:y:z="1"/>`,
 		strings.Repeat("<s:a>", 40) + strings.Repeat("</s:a>", 40),
 	}
-	files, _ := filepath.Glob("../../testdata/windows10-19043/*.xml")
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		docs = append(docs, string(b))
+	files := captures(t, "*.xml")
+	for _, c := range files {
+		docs = append(docs, string(c.data))
 	}
 	rnd := rand.New(rand.NewSource(1))
 	for _, d := range docs[len(docs)-len(files):] {
@@ -67,14 +61,9 @@ func TestCheckFastAgrees(t *testing.T) {
 // TestCheckFastReadsEnvelopes checks that real SOAP requests, whose names
 // all have prefixes, are counted on the fast path.
 func TestCheckFastReadsEnvelopes(t *testing.T) {
-	files, _ := filepath.Glob("../../testdata/windows10-19043/*-request.xml")
-	if len(files) == 0 {
-		t.Fatal("no captured SOAP requests")
-	}
-	for _, f := range files {
-		b, _ := os.ReadFile(f)
-		if err, ok := (Limits{MaxNodes: 4000, MaxDepth: 32}).checkFast(b); !ok || err != nil {
-			t.Errorf("%s: fast path %v, %v", f, ok, err)
+	for _, c := range captures(t, "*-request.xml") {
+		if err, ok := (Limits{MaxNodes: 4000, MaxDepth: 32}).checkFast(c.data); !ok || err != nil {
+			t.Errorf("%s: fast path %v, %v", c.name, ok, err)
 		}
 	}
 	// Scan itself still refuses prefixes (the SyncML reader relies on it).
@@ -86,11 +75,9 @@ func TestCheckFastReadsEnvelopes(t *testing.T) {
 // TestScanReadsDevices checks that real device messages are in Scan's
 // subset.
 func TestScanReadsDevices(t *testing.T) {
-	files, _ := filepath.Glob("../../testdata/windows10-19043/*syncml*.xml")
-	for _, f := range files {
-		b, _ := os.ReadFile(f)
-		if !Scan(string(b), func(Event, string, string) bool { return true }) {
-			t.Errorf("%s: not in Scan's subset", f)
+	for _, c := range captures(t, "*syncml*.xml") {
+		if !Scan(string(c.data), func(Event, string, string) bool { return true }) {
+			t.Errorf("%s: not in Scan's subset", c.name)
 		}
 	}
 }
@@ -99,13 +86,8 @@ func TestScanReadsDevices(t *testing.T) {
 // any input, and Scan (with prefixes, so the wider reader) to never
 // accepting what encoding/xml refuses.
 func FuzzCheck(f *testing.F) {
-	files, _ := filepath.Glob("../../testdata/windows10-19043/*.xml")
-	for _, name := range files {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
+	for _, c := range captures(f, "*.xml") {
+		f.Add(c.data)
 	}
 	f.Add([]byte(`<?xml version="1.0"?><a x='1'><b>&lt;&#x41;</b><c/></a>`))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -135,16 +117,11 @@ func FuzzCheck(f *testing.F) {
 // BenchmarkLimitsCheck is the parse-limit check of each captured request,
 // as every SOAP and SyncML request pays it before its tree is built.
 func BenchmarkLimitsCheck(b *testing.B) {
-	files, _ := filepath.Glob("../../testdata/windows10-19043/*.xml")
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.Run(filepath.Base(f), func(b *testing.B) {
+	for _, c := range captures(b, "*.xml") {
+		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if err := (Limits{MaxNodes: 4000, MaxDepth: 32}).Check(data); err != nil {
+				if err := (Limits{MaxNodes: 4000, MaxDepth: 32}).Check(c.data); err != nil {
 					b.Fatal(err)
 				}
 			}
