@@ -77,18 +77,25 @@ func (a *App) sessionTicketKeys(ctx context.Context) (*tlsresume.Keys, error) {
 		return a.deviceTLS.keys, nil
 	}
 	keys := tlsresume.NewKeys(ticketKeyStore{a.store}, nil)
-	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := keys.Rotate(rctx); err != nil {
-		if keys.Due() {
-			return nil, err
-		}
-		// The current keys are in use; an older key could not be read or
-		// deleted.
-		a.logger.Warn("TLS session ticket keys loaded, but not every older key could be read or deleted", zap.Error(err))
+	if err := a.turnTicketKeys(ctx, keys); err != nil {
+		return nil, err
 	}
 	a.deviceTLS.keys = keys
 	return keys, nil
+}
+
+// turnTicketKeys loads the current period's keys, within 30 s. An older
+// key that could not be read or deleted is only logged: the period's keys
+// are in use. The error says they could not be loaded.
+func (a *App) turnTicketKeys(ctx context.Context, keys *tlsresume.Keys) error {
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	err := keys.Rotate(rctx)
+	if err != nil && !keys.Due() {
+		a.logger.Warn("TLS session ticket keys loaded, but not every older key could be read or deleted", zap.Error(err))
+		return nil
+	}
+	return err
 }
 
 // rotateTicketKeys turns the ticket keys over if their period has turned.
@@ -100,15 +107,9 @@ func (a *App) rotateTicketKeys(ctx context.Context, keys *tlsresume.Keys) {
 	if !keys.Due() {
 		return
 	}
-	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	err := keys.Rotate(rctx)
+	err := a.turnTicketKeys(ctx, keys)
 	switch {
 	case ctx.Err() != nil:
-	case err != nil && !keys.Due():
-		// The period's keys are in use; an older one was not read or deleted.
-		a.logger.Warn("TLS session ticket keys rotated, but not every older key could be read or deleted", zap.Error(err))
-		a.deviceTLS.rotationFailing = false
 	case err != nil && !a.deviceTLS.rotationFailing:
 		a.deviceTLS.rotationFailing = true
 		a.logger.Error("rotating TLS session ticket keys failed; retrying every minute, and devices stop resuming TLS sessions if it fails for more than a key period",

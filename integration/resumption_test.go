@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,27 +30,6 @@ func (s *server) resumingClient(cert tls.Certificate, serverName string, cache t
 			Certificates: []tls.Certificate{cert}},
 		DisableKeepAlives: true,
 	}}
-}
-
-// anyNameCache offers the one session it holds whatever server it dials: a
-// client carrying a ticket from one site to another.
-type anyNameCache struct {
-	mu sync.Mutex
-	cs *tls.ClientSessionState
-}
-
-func (c *anyNameCache) Get(string) (*tls.ClientSessionState, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.cs, c.cs != nil
-}
-
-func (c *anyNameCache) Put(_ string, cs *tls.ClientSessionState) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if cs != nil {
-		c.cs = cs
-	}
 }
 
 // getOn fetches / on another site of the server.
@@ -105,7 +83,7 @@ func TestDevicesResumeTLSSessions(t *testing.T) {
 	// full handshake there (the ticket names its server). The client skips
 	// its own check of the server certificate, which would otherwise keep
 	// it from offering a session of one name to another.
-	carried := new(anyNameCache)
+	carried := new(testpki.AnyNameSessionCache)
 	toEnrollment := s.resumingClient(dev.cert, EnrollmentHost, carried)
 	toEnrollment.Transport.(*http.Transport).TLSClientConfig.InsecureSkipVerify = true
 	s.manage(toEnrollment, sessionMsg(t, "a-syncml-session1-msg1.xml", "54"))

@@ -77,7 +77,7 @@ func (k *Keys) Due() bool {
 
 // Rotate loads the keys of the current period, creating this period's and
 // the next one's when missing, and deletes older ones. Until it succeeds
-// the keys already loaded stay in use.
+// the keys already loaded stay in use, for MaxStalePeriods at most (stale).
 func (k *Keys) Rotate(ctx context.Context) error {
 	k.rotating.Lock()
 	defer k.rotating.Unlock()
@@ -142,9 +142,7 @@ func (k *Keys) stale() bool {
 // key no one stores or decrypts with, so those tickets never resume.
 var unusable = sync.OnceValue(func() *tls.Config {
 	var key [32]byte
-	if _, err := rand.Read(key[:]); err != nil {
-		panic(err) // crypto/rand does not fail on supported platforms
-	}
+	_, _ = rand.Read(key[:]) // never fails (it crashes the program instead, Go 1.24+)
 	c := new(tls.Config)
 	c.SetSessionTicketKeys([][32]byte{key})
 	return c

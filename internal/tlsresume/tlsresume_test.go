@@ -19,6 +19,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/caddy-mdm/caddy-mdm/internal/testpki"
 )
 
 // pki is a client CA with one client certificate, and a server certificate.
@@ -144,27 +146,6 @@ func try(t *testing.T, server, client *tls.Config) (tls.ConnectionState, error) 
 	return state, nil
 }
 
-// oneSessionCache offers the one session it holds to any server name: a
-// client (or attacker) carrying a ticket to another name.
-type oneSessionCache struct {
-	mu sync.Mutex
-	cs *tls.ClientSessionState
-}
-
-func (c *oneSessionCache) Get(string) (*tls.ClientSessionState, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.cs, c.cs != nil
-}
-
-func (c *oneSessionCache) Put(_ string, cs *tls.ClientSessionState) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if cs != nil {
-		c.cs = cs
-	}
-}
-
 const host = "enterpriseenrollment.example.com"
 
 // memKeys is a KeyStore in memory: one per cluster.
@@ -264,7 +245,7 @@ func TestTicketDoesNotCrossServerNames(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			cfg := p.serverConfig(v)
 			enable(t, cfg, rotated(t, newMemKeys(), nil), "device CA")
-			cache := new(oneSessionCache)
+			cache := new(testpki.AnyNameSessionCache)
 			connect(t, cfg, p.clientConfig(cache, host))
 			if !connect(t, cfg, p.clientConfig(cache, host)).DidResume {
 				t.Fatal("same name did not resume")
@@ -284,7 +265,7 @@ func TestTicketDoesNotCrossRealms(t *testing.T) {
 			devices, admins := p.serverConfig(v), p.serverConfig(v)
 			enable(t, devices, keys, "device CA")
 			enable(t, admins, keys, "admin CA")
-			cache := new(oneSessionCache)
+			cache := new(testpki.AnyNameSessionCache)
 			connect(t, devices, p.clientConfig(cache, host))
 			if connect(t, admins, p.clientConfig(cache, host)).DidResume {
 				t.Fatal("a ticket of one client CA resumed where another is trusted")
@@ -297,7 +278,7 @@ func TestOtherConfigsCannotReadTheTickets(t *testing.T) {
 	p := newPKI(t)
 	cfg := p.serverConfig(tls.VersionTLS13)
 	enable(t, cfg, rotated(t, newMemKeys(), nil), "device CA")
-	cache := new(oneSessionCache)
+	cache := new(testpki.AnyNameSessionCache)
 	connect(t, cfg, p.clientConfig(cache, host))
 
 	// A config of the same process with Go's own ticket keys (as Caddy's
@@ -358,7 +339,7 @@ func TestTicketKeysRotateAndOldOnesAreDeleted(t *testing.T) {
 	}
 	cfg := p.serverConfig(tls.VersionTLS12)
 	enable(t, cfg, keys, "device CA")
-	cache := new(oneSessionCache)
+	cache := new(testpki.AnyNameSessionCache)
 	connect(t, cfg, p.clientConfig(cache, host))
 
 	clk.advance(KeyPeriod)
@@ -377,7 +358,7 @@ func TestTicketKeysRotateAndOldOnesAreDeleted(t *testing.T) {
 		t.Fatal("a ticket of the previous key period did not resume")
 	}
 
-	fresh := new(oneSessionCache)
+	fresh := new(testpki.AnyNameSessionCache)
 	connect(t, cfg, p.clientConfig(fresh, host))
 	clk.advance(time.Duration(KeptKeys+1) * KeyPeriod)
 	if err := keys.Rotate(context.Background()); err != nil {
@@ -396,7 +377,7 @@ func TestExpiredClientCertificateDoesNotResume(t *testing.T) {
 	keys := rotated(t, newMemKeys(), nil)
 	cfg := p.serverConfig(tls.VersionTLS13)
 	enable(t, cfg, keys, "device CA")
-	cache := new(oneSessionCache)
+	cache := new(testpki.AnyNameSessionCache)
 	connect(t, cfg, p.clientConfig(cache, host))
 	// The server's clock passes the client certificate's NotAfter.
 	late := p.serverConfig(tls.VersionTLS13)
@@ -438,7 +419,7 @@ func TestRotateFailureKeepsTheKeysInUse(t *testing.T) {
 	keys := rotated(t, store, nil)
 	cfg := p.serverConfig(tls.VersionTLS13)
 	enable(t, cfg, keys, "device CA")
-	cache := new(oneSessionCache)
+	cache := new(testpki.AnyNameSessionCache)
 	connect(t, cfg, p.clientConfig(cache, host))
 	keys.store = failingStore{}
 	if err := keys.Rotate(context.Background()); err == nil {
@@ -461,7 +442,7 @@ func TestStaleKeysStopResumption(t *testing.T) {
 			keys := rotated(t, store, clk.Now)
 			cfg := p.serverConfig(v)
 			enable(t, cfg, keys, "device CA")
-			cache := new(oneSessionCache)
+			cache := new(testpki.AnyNameSessionCache)
 			connect(t, cfg, p.clientConfig(cache, host))
 
 			keys.store = failingStore{}
