@@ -52,9 +52,12 @@ func report(w io.Writer, rs []runResult, o options, bcryptMS, issueMS float64) {
 		}
 		fmt.Fprintf(w, "  100,000-device morning peak from the per-session cost: %.0f sessions/s x %.3f ms = %.1f%% of 2 cores\n",
 			o.peakRate, r.sessionCPU, o.peakRate*r.sessionCPU/1000/2*100)
-		fmt.Fprintf(w, "  targets: session <= 1.3x floor: %.2fx full, %.2fx resumed %s; resumed session < the peer's 1.65 ms: %.2f ms %s; enrollment <= bcrypt + 6x floor: bcrypt + %.1fx %s\n\n",
-			r.sessionFullCPU/fl, r.sessionCPU/flr, verdict(r.sessionFullCPU <= 1.3*fl && r.sessionCPU <= 1.3*flr),
-			r.sessionCPU, verdict(r.sessionCPU < 1.65), r.enrollCPU/efl, verdict(r.enrollCPU <= 6*efl))
+		fmt.Fprintf(w, "  issue 16's targets: session <= 1.3x the floor (a new mTLS connection + POST on respond): %.2fx %s; resumed session < the peer's 1.65 ms: %.2f ms %s; enrollment <= bcrypt + 6x floor: bcrypt + %.1fx %s\n",
+			r.sessionFullCPU/fl, verdict(r.sessionFullCPU <= 1.3*fl), r.sessionCPU, verdict(r.sessionCPU < 1.65), r.enrollCPU/efl, verdict(r.enrollCPU <= 6*efl))
+		// Not a target of the issue, but what the MDM adds when the
+		// handshake is cheap: the resumed session against the resumed floor.
+		fmt.Fprintf(w, "  for information: resumed session = %.2fx the resumed floor (the MDM adds %.3f ms to a resumed connection, %.3f ms to a full one)\n\n",
+			r.sessionCPU/flr, r.sessionCPU-flr, r.sessionFullCPU-fl)
 	}
 	fmt.Fprintf(w, "one bcrypt check (cost 10): %.1f ms\n\n", bcryptMS)
 	fmt.Fprintln(w, "| run | floor: full / resumed | session, full handshake / floor | session, resumed / resumed floor | enrollment CPU (hash cached) | enrollment / its floor | enrollment / bcrypt | session p50 / p99 | enrollment p50 / p99 | peak RSS | storage / device | writes / session |")
