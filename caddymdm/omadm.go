@@ -109,24 +109,24 @@ func (h *OMADM) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Ha
 	logRequest(rep.Sensitive.Request)
 	fields := []zap.Field{
 		zap.String("device_id", rep.DeviceID),
-		zap.String("session_id", rep.SessionID),
-		zap.String("msg_id", rep.MsgID),
+		zap.String("session_id", boundedField(rep.SessionID)),
+		zap.String("msg_id", boundedField(rep.MsgID)),
 		zap.Bool("new_session", rep.NewSession),
-		zap.String("mode", query.Get("mode")),
-		zap.String("platform", query.Get("Platform")),
+		zap.String("mode", boundedField(query.Get("mode"))),
+		zap.String("platform", boundedField(query.Get("Platform"))),
 		zap.String("auth", string(rep.Auth)),
 		zap.Int("header_status", int(rep.HeaderStatus)),
-		zap.Strings("received", rep.Received),
-		zap.Strings("sent", rep.Sent),
-		zap.Strings("acknowledged", rep.Acknowledged),
+		zap.Strings("received", boundedList(rep.Received)),
+		zap.Strings("sent", boundedList(rep.Sent)),
+		zap.Strings("acknowledged", boundedList(rep.Acknowledged)),
 		zap.Bool("final", rep.Final),
 	}
 	if len(rep.Notes) > 0 {
-		fields = append(fields, zap.Strings("notes", rep.Notes))
+		fields = append(fields, zap.Strings("notes", boundedList(rep.Notes)))
 	}
 	switch {
 	case rep.Refused != "":
-		log.Warn("management message refused", append(fields, zap.String("reason", rep.Refused))...)
+		log.Warn("management message refused", append(fields, zap.String("reason", quote.Bound(rep.Refused, 4*maxLoggedField)))...)
 	case rep.Unenrolled:
 		log.Warn("device unenrolled itself", fields...)
 	default:

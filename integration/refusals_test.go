@@ -85,6 +85,25 @@ func TestQuickstartRefusals(t *testing.T) {
 	if !strings.Contains(logs, `"fault":"Authentication"`) || !strings.Contains(logs, `"user":"demo@contoso.com"`) {
 		t.Error("authentication refusal not logged with its user")
 	}
+
+	// A stranger's management message with a 300 KB SessionID and credential
+	// type: refused, and logged in a line of bounded size.
+	hostile := []byte(`<SyncML xmlns="SYNCML:SYNCML1.2"><SyncHdr><VerDTD>1.2</VerDTD><VerProto>DM/1.2</VerProto><SessionID>` +
+		strings.Repeat("7", 300<<10) + `</SessionID><MsgID>1</MsgID><Target><LocURI>https://x/</LocURI></Target>` +
+		`<Source><LocURI>0123456789ABCDEF0123456789ABCDEF</LocURI></Source><Cred><Meta><Type xmlns="syncml:metinf">` +
+		strings.Repeat("T", 300<<10) + `</Type></Meta><Data>x</Data></Cred></SyncHdr><SyncBody><Final/></SyncBody></SyncML>`)
+	r = s.do(s.client, http.MethodPost, "/ManagementServer/MDM.svc", "application/vnd.syncml.dm+xml", hostile)
+	if r.StatusCode != http.StatusOK || !bytes.Contains(r.body, []byte("<Data>403</Data>")) {
+		t.Errorf("stranger's message: %d %.300s", r.StatusCode, r.body)
+	}
+	if !s.logs.waitFor(`"management message refused"`) {
+		t.Fatal("the refusal is not logged")
+	}
+	for _, line := range strings.Split(s.logs.String(), "\n") {
+		if len(line) > 8<<10 {
+			t.Errorf("a log line of %d bytes: %.200s", len(line), line)
+		}
+	}
 }
 
 // faultAction is the Action a fault must carry: the response Action of the

@@ -6,6 +6,7 @@ import (
 
 	"github.com/caddy-mdm/caddy-mdm/internal/certauth"
 	"github.com/caddy-mdm/caddy-mdm/internal/events"
+	"github.com/caddy-mdm/caddy-mdm/internal/quote"
 	"github.com/caddy-mdm/caddy-mdm/internal/randtext"
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
 	"github.com/caddy-mdm/caddy-mdm/internal/syncml"
@@ -70,7 +71,7 @@ func (x *exchange) authenticate(peer []*x509.Certificate) (authResult, error) {
 	switch {
 	case cred != nil:
 		if cred.Type != syncml.AuthMD5 {
-			return failed(x.challenge(syncml.StatusInvalidCredentials, fmt.Sprintf("credential type %q, want %s", cred.Type, syncml.AuthMD5)))
+			return failed(x.challenge(syncml.StatusInvalidCredentials, fmt.Sprintf("credential type %q, want %s", quote.Bound(cred.Type, 40), syncml.AuthMD5)))
 		}
 		if err := checkDigest(cred.Data, dev.Digest.ServerName, dev.Digest.ServerSecret, dev.Digest.ServerNonce); err != nil {
 			return failed(x.challenge(syncml.StatusInvalidCredentials, err.Error()))

@@ -234,6 +234,47 @@ func TestServerCredentials(t *testing.T) {
 	}
 }
 
+// TestServerNonceRenewedEverySession: Windows gives the server's nonce
+// for the next session in its Status accepting the server's SyncHdr
+// ("The DM client sends the new server nonce for the next session to the
+// server over the Status element in every DM session", Microsoft's server
+// requirements for OMA DM). The rest of this session keeps the nonce it
+// had; the next session's replies prove the server over the new one.
+func TestServerNonceRenewedEverySession(t *testing.T) {
+	h := newHarness(t, AuthEither, nil)
+	dev := h.enroll(deviceA)
+	chal := func(code int, nonce string) string {
+		return `<Status><CmdID>1</CmdID><MsgRef>1</MsgRef><CmdRef>0</CmdRef><Cmd>SyncHdr</Cmd>` +
+			`<Chal><Meta><Format xmlns="syncml:metinf">b64</Format><Type xmlns="syncml:metinf">syncml:auth-md5</Type><NextNonce xmlns="syncml:metinf">` +
+			base64.StdEncoding.EncodeToString([]byte(nonce)) + `</NextNonce></Meta></Chal><Data>` + itoa(code) + `</Data></Status>`
+	}
+	digestOver := func(nonce string) string { return Digest("caddy-mdm", dev.Digest.ClientSecret, []byte(nonce)) }
+	h.send(deviceA, msg(deviceA, "1", 1, "", session1Alert, true))
+	_, m := h.send(deviceA, msg(deviceA, "1", 2, "", chal(401, "first-nonce-1234"), true))
+	if c := m.Header.Cred; c == nil || c.Data != digestOver("first-nonce-1234") {
+		t.Fatalf("answer to the challenge: Cred %+v", c)
+	}
+	// Accepted, with the nonce for the next session.
+	_, m = h.send(deviceA, msg(deviceA, "1", 3, "", chal(200, "next-nonce-56789"), true))
+	if c := m.Header.Cred; c == nil || c.Data != digestOver("first-nonce-1234") {
+		t.Errorf("the rest of the session: Cred %+v, want the session's nonce", c)
+	}
+	_, m = h.send(deviceA, msg(deviceA, "2", 1, "", session1Alert, true))
+	if c := m.Header.Cred; c == nil || c.Data != digestOver("next-nonce-56789") {
+		t.Fatalf("next session: Cred %+v, want the digest over the renewed nonce", c)
+	}
+	// Renewed again with 212, and kept across a restart (stored).
+	h.send(deviceA, msg(deviceA, "2", 2, "", chal(212, "third-nonce-abcde"), true))
+	stored, err := h.srv.Store.Device(context.Background(), deviceA)
+	if err != nil || stored.Digest.ClientNextNonce != base64.StdEncoding.EncodeToString([]byte("third-nonce-abcde")) {
+		t.Fatalf("stored next nonce: %+v %v", stored.Digest, err)
+	}
+	_, m = h.send(deviceA, msg(deviceA, "3", 1, "", session1Alert, true))
+	if c := m.Header.Cred; c == nil || c.Data != digestOver("third-nonce-abcde") {
+		t.Errorf("third session: Cred %+v", c)
+	}
+}
+
 func TestCertificateBinding(t *testing.T) {
 	h := newHarness(t, AuthEither, nil)
 	h.enroll(deviceA)

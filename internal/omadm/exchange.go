@@ -115,6 +115,12 @@ func (x *exchange) load(ctx context.Context) error {
 
 // apply handles the device's commands in order.
 func (x *exchange) apply() {
+	if d := &x.dev.Digest; x.newSession && d.ClientNextNonce != "" {
+		// The nonce the device gave during its last session is the one
+		// for this session.
+		d.ClientNonce, d.ClientNextNonce = d.ClientNextNonce, ""
+		x.devDirty = true
+	}
 	x.carried = x.sess.Incoming
 	for _, c := range x.msg.Commands {
 		x.report.Received = append(x.report.Received, describe(c))
@@ -166,9 +172,13 @@ func (x *exchange) hasAlert(code string) bool {
 func (x *exchange) applyStatus(c *syncml.Command) {
 	code := syncml.StatusOf(c)
 	if c.CmdRef == "0" || c.Cmd == syncml.CmdSyncHdr {
+		next := ""
+		if c.Chal != nil {
+			next = c.Chal.NextNonce
+		}
 		if code == syncml.StatusInvalidCredentials || code == syncml.StatusMissingCredentials {
-			if c.Chal != nil && c.Chal.NextNonce != "" {
-				x.dev.Digest.ClientNonce = c.Chal.NextNonce
+			if next != "" {
+				x.dev.Digest.ClientNonce, x.dev.Digest.ClientNextNonce = next, ""
 			}
 			x.dev.Digest.ClientChallenged = true
 			x.devDirty = true
@@ -176,6 +186,12 @@ func (x *exchange) applyStatus(c *syncml.Command) {
 			// The device did not accept that message: what it carried is sent again.
 			x.requeueMessage(c.MsgRef)
 			x.report.Notes = append(x.report.Notes, "device challenged the server; answering with credentials")
+		} else if next != "" && next != x.dev.Digest.ClientNextNonce {
+			// Accepted, with the nonce the server is to prove itself over
+			// in the device's next session (renewed every session).
+			x.dev.Digest.ClientNextNonce = next
+			x.devDirty = true
+			x.report.Notes = append(x.report.Notes, "device gave the server's nonce for its next session")
 		}
 		return
 	}

@@ -362,3 +362,62 @@ func TestConcurrentSessions(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxMsgSizeTooSmallForAnyChunk: a device whose MaxMsgSize leaves no
+// room for even one chunk in a reply of nothing else gets the command
+// refused (413) and the package ends; waiting for the next message would
+// ask the device for more messages forever, each as empty as the last.
+func TestMaxMsgSizeTooSmallForAnyChunk(t *testing.T) {
+	h := newHarness(t, AuthEither, nil)
+	h.enroll(deviceA)
+	c := h.enqueue(deviceA, replace("./Vendor/MSFT/Big", strings.Repeat("x", 3000)))
+	small := h.enqueue(deviceA, store.CommandSpec{Verb: "Get", Items: []store.ItemSpec{{Target: "./DevDetail/SwV"}}})
+	meta := `<Meta><MaxMsgSize xmlns="syncml:metinf">700</MaxMsgSize></Meta>`
+	r, m := h.send(deviceA, msg(deviceA, "1", 1, meta, session1Alert, true))
+	for msgID := 1; !m.Final; msgID++ {
+		if msgID > 5 {
+			t.Fatalf("no Final after %d messages: %s", msgID, r.Body)
+		}
+		if len(sentCommands(m)) == 0 {
+			t.Fatalf("message %d asks for more but sends nothing", msgID)
+		}
+		r, m = h.send(deviceA, msg(deviceA, "1", msgID+1, "", status(1, itoa(msgID), "0", "SyncHdr", 200)+`<Alert><CmdID>2</CmdID><Data>1222</Data></Alert>`, true))
+	}
+	got := h.commands(deviceA)
+	if cmd := got[c.ID]; cmd.State != store.CommandAcknowledged || cmd.Status != 413 || !strings.Contains(cmd.Reason, "MaxMsgSize") {
+		t.Errorf("oversized command: %s %d %q", cmd.State, cmd.Status, cmd.Reason)
+	}
+	if cmd := got[small.ID]; cmd.State != store.CommandSent {
+		t.Errorf("the command after it: %s, want sent", cmd.State)
+	}
+}
+
+// TestSessionAbort: Alert 1223 (SESSION ABORT, MS-MDM 2.2.7.2) ends the
+// session: the reply answers the device's commands, sends none and is
+// Final; a command queued meanwhile waits for the next session, and one
+// sent without a status goes out again then.
+func TestSessionAbort(t *testing.T) {
+	h := newHarness(t, AuthEither, nil)
+	h.enroll(deviceA)
+	first := h.enqueue(deviceA, store.CommandSpec{Verb: "Get", Items: []store.ItemSpec{{Target: "./DevDetail/SwV"}}})
+	_, m := h.send(deviceA, msg(deviceA, "1", 1, "", session1Alert, true))
+	if len(sentCommands(m)) != 1 {
+		t.Fatalf("first message: %+v", m.Commands)
+	}
+	second := h.enqueue(deviceA, store.CommandSpec{Verb: "Get", Items: []store.ItemSpec{{Target: "./DevDetail/OEM"}}})
+	_, m = h.send(deviceA, msg(deviceA, "1", 2, "", status(1, "1", "0", "SyncHdr", 200)+`<Alert><CmdID>2</CmdID><Data>1223</Data></Alert>`, true))
+	if !m.Final || len(sentCommands(m)) != 0 {
+		t.Fatalf("reply to an abort: Final %v, commands %+v", m.Final, sentCommands(m))
+	}
+	if len(m.Commands) != 2 || m.Commands[1].Cmd != syncml.CmdAlert || m.Commands[1].Data != "200" {
+		t.Errorf("the abort is not answered with a status: %+v", m.Commands)
+	}
+	_, m = h.send(deviceA, msg(deviceA, "2", 1, "", session1Alert, true))
+	var targets []string
+	for _, c := range sentCommands(m) {
+		targets = append(targets, c.Items[0].Target)
+	}
+	if len(targets) != 2 {
+		t.Errorf("next session sends %v, want both %s (resent) and %s", targets, first.ID, second.ID)
+	}
+}

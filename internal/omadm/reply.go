@@ -86,6 +86,13 @@ func (x *exchange) reply() []byte {
 	}
 	m.Final = true
 	switch {
+	case x.hasAlert(syncml.AlertSessionAbort):
+		// The device ends the session (1223, SESSION ABORT): the reply
+		// answers what it sent and asks nothing; a large object being sent
+		// ends with it, and what was sent without a status goes out again
+		// in the next session.
+		x.sess.Outgoing, x.sess.Incoming = nil, nil
+		x.report.Notes = append(x.report.Notes, "device aborted the session (Alert 1223)")
 	case x.askMore:
 		m.Commands = append(m.Commands, &syncml.Command{Name: syncml.CmdAlert, CmdID: strconv.Itoa(next), Data: syncml.AlertNextMessage})
 		m.Final = false
@@ -184,6 +191,15 @@ func (x *exchange) dispatch(m *syncml.Message, next *int) (more bool) {
 				offset = x.sess.Outgoing.Offset
 			}
 			chunk, end := chunkOf(wire, offset, limit-used)
+			if chunk == nil && !sentAny && x.neverFits(m, wire, offset, limit) {
+				// Not even in a message of nothing else: waiting for the
+				// next message would loop forever.
+				if resuming {
+					x.sess.Outgoing = nil
+				}
+				x.finish(cmd, syncml.StatusEntityTooLarge, "the device's MaxMsgSize leaves no room for a chunk of it")
+				continue
+			}
 			if chunk == nil {
 				return true // not even one chunk fits: next message
 			}
@@ -209,6 +225,22 @@ func (x *exchange) dispatch(m *syncml.Message, next *int) (more bool) {
 		return true
 	}
 	return false
+}
+
+// neverFits reports whether no chunk of wire from offset fits in the
+// least reply this session can carry: the Status for the device's SyncHdr
+// and the one for its Alert 1222 asking for the next message (with room
+// for longer message IDs), as dispatch measures it.
+func (x *exchange) neverFits(m *syncml.Message, wire *syncml.Command, offset, limit int) bool {
+	const idGrowth = 16
+	bare := *m
+	bare.Commands = []*syncml.Command{m.Commands[0], {
+		Name: syncml.CmdStatus, CmdID: "2", MsgRef: m.Header.MsgID, CmdRef: "2", Cmd: syncml.CmdAlert, Data: syncml.StatusOK.String(),
+	}}
+	bare.Final = true
+	room := limit - len(syncml.Marshal(&bare)) - len("<Final/>") - idGrowth
+	chunk, _ := chunkOf(wire, offset, room)
+	return chunk == nil
 }
 
 // add puts a command on the wire: into the message, into the session's map

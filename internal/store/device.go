@@ -95,6 +95,11 @@ type DigestSecrets struct {
 	ClientSecret string `json:"client_secret"`
 	// ClientNonce is the latest nonce the device gave the server (base64).
 	ClientNonce string `json:"client_nonce"`
+	// ClientNextNonce is a nonce the device gave in a Status that accepted
+	// the server's message (200, 212): Windows renews the server's nonce
+	// that way in every session, for the next one, where it replaces
+	// ClientNonce. A challenge (401, 407) replaces ClientNonce at once.
+	ClientNextNonce string `json:"client_next_nonce,omitempty"`
 	// ServerName and ServerSecret are AAUTHNAME and AAUTHSECRET of APPAUTH
 	// APPSRV: the device proves itself to the server with them.
 	ServerName   string `json:"server_name"`
