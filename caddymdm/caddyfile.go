@@ -37,7 +37,8 @@ func init() {
 // /EnrollmentServer/Enrollment.svc, mdm_omadm on /ManagementServer/MDM.svc
 // and mdm_terms_of_use on /EnrollmentServer/TermsOfUse (404 unless auth
 // entra has terms of use), and mdm_login on /EnrollmentServer/Login and
-// below (404 unless auth federated has users or oidc). Use the
+// below (404 unless auth federated has users or oidc); any other path under
+// /EnrollmentServer/ and /ManagementServer/ gets a 404 and a log line. Use the
 // single-handler directives to mount a
 // service elsewhere (and set policy_url / enrollment_url / management_url in
 // the mdm global option so devices are told where it is).
@@ -67,6 +68,10 @@ func parseMDMDirective(h httpcaddyfile.Helper) ([]httpcaddyfile.ConfigValue, err
 	// sign-in); 404 unless auth federated has users or oidc.
 	loginMatch := caddy.ModuleMap{"path": caddyconfig.JSON(caddyhttp.MatchPath{LoginPath, LoginPath + "/*"}, nil)}
 	routes = append(routes, h.NewRoute(loginMatch, new(Login))...)
+	// Anything else under the MDM's paths: 404 and a log line (Caddy sorts
+	// the longer paths above first).
+	rest := caddy.ModuleMap{"path": caddyconfig.JSON(caddyhttp.MatchPath(mdmPrefixes), nil)}
+	routes = append(routes, h.NewRoute(rest, new(UnknownPath))...)
 	return routes, nil
 }
 

@@ -117,6 +117,18 @@ func faultCode(t *testing.T, body []byte) string {
 	return soap.Text(soap.Path(env.Body, "Code", "Subcode", "Value")) + " " + soap.Text(soap.Path(env.Body, "Reason", "Text"))
 }
 
+// notEligibleToRenew reports whether body is MS-MDE2's renewal refusal:
+// subcode Authorization, ErrorType NotEligibleToRenew (0x80180016).
+func notEligibleToRenew(t *testing.T, body []byte) bool {
+	t.Helper()
+	env, err := soap.Parse(body)
+	if err != nil {
+		t.Fatalf("not SOAP: %v", err)
+	}
+	return soap.Text(soap.Path(env.Body, "Code", "Subcode", "Value")) == "s:Authorization" &&
+		soap.Text(soap.Path(env.Body, "Detail", "DeviceEnrollmentServiceError", "ErrorType")) == "NotEligibleToRenew"
+}
+
 func TestRenewalEndToEnd(t *testing.T) {
 	s := startCaddy(t, "quickstart.Caddyfile")
 	a := enrollDevice(t, s, "a-enroll-request.xml", deviceA)
@@ -125,7 +137,7 @@ func TestRenewalEndToEnd(t *testing.T) {
 	// Device B just enrolled: not yet in its window.
 	r := s.do(s.deviceClient(b.cert), http.MethodPost, "/EnrollmentServer/Enrollment.svc", "application/soap+xml; charset=utf-8",
 		renewalRequest(t, b.cert.Leaf, b.cert.PrivateKey.(crypto.Signer), testpki.NewKey(t, "rsa"), ""))
-	if got := faultCode(t, r.body); !strings.HasPrefix(got, "s:NotEligibleToRenew") || !strings.Contains(got, "0x80180016") {
+	if got := faultCode(t, r.body); !notEligibleToRenew(t, r.body) || !strings.Contains(got, "0x80180016") {
 		t.Errorf("renewal outside the window: %s", got)
 	}
 
@@ -182,7 +194,7 @@ func TestRenewalEndToEnd(t *testing.T) {
 		"replaced certificate (manual)": renewalRequest(t, oldCert.Leaf, oldCert.PrivateKey.(crypto.Signer), testpki.NewKey(t, "rsa"), quickstartPassword),
 	} {
 		r := s.postSOAP("/EnrollmentServer/Enrollment.svc", req)
-		if got := faultCode(t, r.body); !strings.HasPrefix(got, "s:NotEligibleToRenew") {
+		if got := faultCode(t, r.body); !notEligibleToRenew(t, r.body) {
 			t.Errorf("%s: %s", name, got)
 		}
 	}
@@ -192,7 +204,7 @@ func TestRenewalEndToEnd(t *testing.T) {
 	}
 	r = s.do(s.deviceClient(b.cert), http.MethodPost, "/EnrollmentServer/Enrollment.svc", "application/soap+xml; charset=utf-8",
 		renewalRequest(t, b.cert.Leaf, b.cert.PrivateKey.(crypto.Signer), testpki.NewKey(t, "rsa"), ""))
-	if got := faultCode(t, r.body); !strings.HasPrefix(got, "s:NotEligibleToRenew") {
+	if got := faultCode(t, r.body); !notEligibleToRenew(t, r.body) {
 		t.Errorf("retired device: %s", got)
 	}
 	if !s.logs.waitFor(`"fault":"NotEligibleToRenew"`) {

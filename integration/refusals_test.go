@@ -73,6 +73,17 @@ func TestQuickstartRefusals(t *testing.T) {
 	if r.StatusCode != http.StatusMethodNotAllowed || r.Header.Get("Allow") != "POST" {
 		t.Errorf("GET enrollment: %d Allow %q", r.StatusCode, r.Header.Get("Allow"))
 	}
+	// A path under the MDM's trees that no service serves: 404 and a log
+	// line, not Caddy's empty 200.
+	for _, path := range []string{"/EnrollmentServer/Discovery.svc/", "/EnrollmentServer/Enrollment.svc/x", "/ManagementServer/MDM.svc2"} {
+		r := s.postSOAP(path, good)
+		if r.StatusCode != http.StatusNotFound || !bytes.Contains(r.body, []byte("/EnrollmentServer/Enrollment.svc")) {
+			t.Errorf("POST %s: %d %q", path, r.StatusCode, r.body)
+		}
+	}
+	if !s.logs.waitFor(`"request for an MDM path no service serves"`) {
+		t.Error("the unknown path is not logged")
+	}
 
 	if entries, err := os.ReadDir(filepath.Join(s.dataDir(), "mdm", "devices")); err == nil && len(entries) > 0 {
 		t.Errorf("%d device records after refused requests", len(entries))

@@ -157,6 +157,17 @@ func TestGetPoliciesRealDevice(t *testing.T) {
 	if found != OIDSHA256 {
 		t.Errorf("hashAlgorithmOIDReference %q resolves to %q, want SHA-256", ref, found)
 	}
+	// The policy's OID (policyOIDReference) is in group 9, an enrollment
+	// object identifier; SHA-256 in group 1, a hash algorithm (MS-XCEP
+	// 3.1.4.1.3.16).
+	policyRef := soap.Text(soap.Path(out.Body, "response", "policies", "policy", "policyOIDReference"))
+	groups := map[string]string{}
+	for _, o := range soap.Children(soap.Child(out.Body, "oIDs"), "oID") {
+		groups[soap.Text(soap.Child(o, "oIDReferenceID"))] = soap.Text(soap.Child(o, "group"))
+	}
+	if groups[policyRef] != "9" || groups[ref] != "1" {
+		t.Errorf("OID groups: policy %q, hash %q; want 9 and 1", groups[policyRef], groups[ref])
+	}
 
 	bad := parseEnvelope(t, bytes.Replace(capture.Read(t, "a-policy-request.xml"), []byte(">demo</wsse:Password>"), []byte(">nope</wsse:Password>"), 1))
 	_, _, err = s.GetPolicies(context.Background(), bad, CredentialsFrom(bad, nil))

@@ -77,8 +77,8 @@ func (s *Service) GetPolicies(ctx context.Context, env *soap.Envelope, creds Cre
 	}
 	nilElement(gpr, "cAs")
 	oids := gpr.CreateElement("oIDs")
-	addOID(oids, s.PolicyOID(), 6, 0, s.DisplayName)
-	addOID(oids, OIDSHA256, 1, 1, "szOID_NIST_sha256")
+	addOID(oids, s.PolicyOID(), oidGroupEnrollmentObject, 0, s.DisplayName)
+	addOID(oids, OIDSHA256, oidGroupHash, 1, "szOID_NIST_sha256")
 	return r.Bytes(), user, nil
 }
 
@@ -86,8 +86,16 @@ func nilElement(parent *etree.Element, name string) {
 	parent.CreateElement(name).CreateAttr("xsi:nil", "true")
 }
 
-// addOID writes an oID entry; group 1 is a hash algorithm, group 6 a
-// certificate policy (MS-XCEP 3.1.4.1.3.16).
+// OID groups of MS-XCEP 3.1.4.1.3.16: the policy's own OID (what
+// policyOIDReference names, a certificate template's OID in AD CS) is an
+// enrollment object identifier, not a certificate policy (8) nor an
+// extension or attribute (6).
+const (
+	oidGroupHash             = 1
+	oidGroupEnrollmentObject = 9
+)
+
+// addOID writes an oID entry of one of those groups.
 func addOID(parent *etree.Element, value string, group, ref int, name string) {
 	o := parent.CreateElement("oID")
 	o.CreateElement("value").SetText(value)

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"errors"
+	"strconv"
 	"strings"
 	"time"
 
@@ -246,10 +247,16 @@ func (s *Service) isWindowsPhone8(ac AdditionalContext) bool {
 	case WP8Never:
 		return false
 	}
+	major, _, _ := strings.Cut(strings.TrimSpace(ac.ApplicationVersion), ".")
+	if n, err := strconv.Atoi(major); err == nil && n >= 10 {
+		// Windows 10 Mobile also says DeviceType WindowsPhone (Microsoft's
+		// on-premise example sends it with ApplicationVersion 10.0.0.0):
+		// it takes a Windows 10 document.
+		return false
+	}
 	if strings.Contains(strings.ToLower(ac.DeviceType), "phone") {
 		return true
 	}
-	major, _, _ := strings.Cut(ac.ApplicationVersion, ".")
 	return major == "8"
 }
 

@@ -325,6 +325,31 @@ func TestWindowsPhone8Document(t *testing.T) {
 	}
 }
 
+// TestWindows10MobileIsNotWindowsPhone8: Windows 10 Mobile names itself
+// WindowsPhone too (Microsoft's on-premise enrollment example sends
+// DeviceType WindowsPhone with ApplicationVersion 10.0.0.0); its version
+// decides: it gets the Windows 10 document.
+func TestWindows10MobileIsNotWindowsPhone8(t *testing.T) {
+	s := newTestService(t, "ecdsa")
+	req := capture.Read(t, "a-enroll-request.xml")
+	req = bytes.ReplaceAll(req, []byte("<ac:Value>CIMClient_Windows</ac:Value>"), []byte("<ac:Value>WindowsPhone</ac:Value>"))
+	req = bytes.ReplaceAll(req, []byte("<ac:Value>10.0.19043.2364</ac:Value>"), []byte("<ac:Value>10.0.0.0</ac:Value>"))
+	resp, issued, err := s.enroll(t, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if issued.Device.WindowsPhone8 {
+		t.Error("Windows 10 Mobile taken for Windows Phone 8")
+	}
+	_, doc := provisioningDocument(t, resp)
+	if doc.Find("Registry", `HKLM\Security\MachineEnrollment\OmaDmRetry`) != nil {
+		t.Error("Windows 10 document carries the Windows Phone 8 retry registry node")
+	}
+	if doc.Find("DMClient", "Provider", "caddy-mdm", "Poll") == nil {
+		t.Error("Windows 10 document without its DMClient Poll schedule")
+	}
+}
+
 func TestFaultsStoreNothing(t *testing.T) {
 	small := testpki.NewCSR(t, testpki.NewKey(t, "rsa1024"), "x")
 	tampered := append([]byte(nil), capture.CSR(t, "a-enroll-request.xml")...)

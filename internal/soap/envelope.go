@@ -108,7 +108,7 @@ func parseSecurity(sec *etree.Element) Security {
 	if ut := Child(sec, "UsernameToken"); ut != nil {
 		s.Username = Text(Child(ut, "Username"))
 		if pw := Child(ut, "Password"); pw != nil {
-			s.Password = pw.Text()
+			s.Password = passwordText(pw.Text())
 			s.PasswordType = attrLocal(pw, "Type")
 		}
 	}
@@ -116,6 +116,19 @@ func parseSecurity(sec *etree.Element) Security {
 		s.Token = ReadBinaryToken(bst)
 	}
 	return s
+}
+
+// passwordText is the password a UsernameToken carries. Windows sends it
+// exactly as typed, spaces included, and it is kept so; but a password
+// split from its closing tag by a line break (as MS-MDE2's own examples
+// are written, "mypassword" then a newline and indentation) was
+// pretty-printed, since no one types a line break into the password box:
+// that layout's leading and trailing whitespace is dropped.
+func passwordText(text string) string {
+	if strings.ContainsAny(text, "\r\n") {
+		return strings.Trim(text, " \t\r\n")
+	}
+	return text
 }
 
 // ReadBinaryToken returns the value type, encoding and text of a

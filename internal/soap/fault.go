@@ -16,7 +16,7 @@ type FaultCode struct {
 	HResult uint32
 }
 
-// The MS-MDE2 fault codes (section 3.1.4.2.2 and the renewal extension).
+// The MS-MDE2 fault codes (section 2.2.10).
 var (
 	MessageFormat        = FaultCode{"s:MessageFormat", "MessageFormat", 0x80180001}
 	Authentication       = FaultCode{"s:Authentication", "Authentication", 0x80180002}
@@ -25,7 +25,12 @@ var (
 	EnrollmentServer     = FaultCode{"s:EnrollmentServer", "EnrollmentServer", 0x80180005}
 	InternalServiceFault = FaultCode{"a:InternalServiceFault", "InternalServiceFault", 0x80180006}
 	InvalidSecurity      = FaultCode{"a:InvalidSecurity", "InvalidSecurity", 0x80180007}
-	NotEligibleToRenew   = FaultCode{"s:NotEligibleToRenew", "NotEligibleToRenew", 0x80180016}
+	// NotEligibleToRenew is an ErrorType of the fault's detail (MS-MDE2
+	// 2.2.10 as corrected in its 2023 errata), not a subcode: the subcode
+	// is one of the seven above, here Authorization (the server refuses
+	// this device the certificate), as Microsoft's example pairs
+	// s:Authorization with the ErrorType DeviceCapReached.
+	NotEligibleToRenew = FaultCode{"s:Authorization", "NotEligibleToRenew", 0x80180016}
 )
 
 // Fault is an error that is answered to the device as a SOAP fault. Message

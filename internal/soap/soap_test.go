@@ -27,6 +27,27 @@ func TestParseCaptures(t *testing.T) {
 	}
 }
 
+// TestPasswordAsTypedOrPrettyPrinted: a password is taken as typed, spaces
+// included; one pretty-printed onto its own line, as in MS-MDE2's
+// examples, loses that layout's whitespace.
+func TestPasswordAsTypedOrPrettyPrinted(t *testing.T) {
+	capt := string(capture.Read(t, "a-enroll-request.xml"))
+	for _, tc := range []struct{ text, want string }{
+		{"demo", "demo"},
+		{" demo pass ", " demo pass "},
+		{"mypassword\n        ", "mypassword"},
+		{"\r\n  my password\r\n", "my password"},
+	} {
+		env, err := Parse([]byte(strings.Replace(capt, ">demo</wsse:Password>", ">"+tc.text+"</wsse:Password>", 1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if env.Security.Password != tc.want {
+			t.Errorf("password element %q read as %q, want %q", tc.text, env.Security.Password, tc.want)
+		}
+	}
+}
+
 func TestParseRefuses(t *testing.T) {
 	const open = "<s:Envelope xmlns:s='" + NSSoap + "'>"
 	deep := open + "<s:Body>" + strings.Repeat("<a>", 100) + strings.Repeat("</a>", 100) + "</s:Body></s:Envelope>"
