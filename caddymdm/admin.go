@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -270,15 +269,9 @@ func (a *AdminAPI) enqueue(w http.ResponseWriter, r *http.Request, app *App, id 
 	if _, err := a.device(r, app, id); err != nil {
 		return err
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxCommandBody+1))
-	if err != nil || len(body) > maxCommandBody {
-		return apiError(http.StatusRequestEntityTooLarge, "command body over %d bytes", maxCommandBody)
-	}
 	var req CommandRequest
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return apiError(http.StatusBadRequest, "command JSON: %v", err)
+	if err := decodeJSONBody(r, maxCommandBody, &req, "command", false); err != nil {
+		return err
 	}
 	spec := req.CommandSpec
 	if req.Raw != "" {
@@ -366,10 +359,8 @@ func (a *AdminAPI) retire(w http.ResponseWriter, r *http.Request, app *App, id s
 		return err
 	}
 	var req RetireRequest
-	if r.ContentLength != 0 {
-		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
-			return apiError(http.StatusBadRequest, "retire JSON: %v", err)
-		}
+	if err := decodeJSONBody(r, 64<<10, &req, "retire", true); err != nil {
+		return err
 	}
 	dev, err := app.retireDevice(r.Context(), id, req.Reason, byAdminAPI)
 	if err != nil {

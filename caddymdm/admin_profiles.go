@@ -2,12 +2,9 @@ package caddymdm
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/caddy-mdm/caddy-mdm/internal/profile"
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
@@ -186,15 +183,9 @@ func (a *AdminAPI) serveFleet(w http.ResponseWriter, r *http.Request, app *App, 
 }
 
 func (a *AdminAPI) putProfile(w http.ResponseWriter, r *http.Request, app *App, svc *profile.Service, name string) error {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxProfileBody+1))
-	if err != nil || len(body) > maxProfileBody {
-		return apiError(http.StatusRequestEntityTooLarge, "profile body over %d bytes", maxProfileBody)
-	}
 	var req ProfileRequest
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		return apiError(http.StatusBadRequest, "profile JSON: %v", err)
+	if err := decodeJSONBody(r, maxProfileBody, &req, "profile", false); err != nil {
+		return err
 	}
 	p, changed, err := app.saveProfile(r.Context(), name, req, byAdminAPI)
 	if err != nil {
@@ -217,10 +208,8 @@ func (a *AdminAPI) deviceAction(w http.ResponseWriter, r *http.Request, app *App
 		cmd, err = app.rebootDevice(r.Context(), id, byAdminAPI)
 	} else {
 		var req WipeRequest
-		if r.ContentLength != 0 {
-			if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil && !errors.Is(err, io.EOF) {
-				return apiError(http.StatusBadRequest, "wipe JSON: %v", err)
-			}
+		if err := decodeJSONBody(r, 64<<10, &req, "wipe", true); err != nil {
+			return err
 		}
 		cmd, err = app.wipeDevice(r.Context(), id, req.Protected, byAdminAPI)
 	}

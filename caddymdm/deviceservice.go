@@ -3,6 +3,7 @@ package caddymdm
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"go.uber.org/zap"
@@ -27,7 +28,7 @@ func serviceStatus(err error) int {
 	switch {
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, omadm.ErrCommandNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, omadm.ErrInvalidCommand):
+	case errors.Is(err, omadm.ErrInvalidCommand), errors.Is(err, errBadRequest):
 		return http.StatusBadRequest
 	case errors.Is(err, omadm.ErrDeviceNotActive), errors.Is(err, omadm.ErrNotCancelable):
 		return http.StatusConflict
@@ -97,6 +98,9 @@ func (a *App) unenrollDevice(ctx context.Context, id, by string) (*store.Command
 // retireDevice retires a device now; reason (optional) is the admin's, and
 // is appended to "retired by an admin" in the record and the log.
 func (a *App) retireDevice(ctx context.Context, id, reason, by string) (*store.Device, error) {
+	if len(reason) > maxRetireReason {
+		return nil, fmt.Errorf("%w: reason over %d bytes", errBadRequest, maxRetireReason)
+	}
 	full := "retired by an admin"
 	if reason != "" {
 		full += ": " + reason
@@ -108,6 +112,13 @@ func (a *App) retireDevice(ctx context.Context, id, reason, by string) (*store.D
 	a.logger.Warn("device retired", zap.String("device_id", id), zap.String("reason", full), zap.String("by", by))
 	return dev, nil
 }
+
+// errBadRequest is a request the service refuses as given (400).
+var errBadRequest = errors.New("bad request")
+
+// maxRetireReason bounds the reason an admin gives for a retirement: it is
+// kept in the record and logged (the console's form allows as much).
+const maxRetireReason = 500
 
 // wipeDevice queues a remote wipe (protected: doWipeProtected) for the
 // device's next session.

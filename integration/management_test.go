@@ -282,12 +282,20 @@ func TestManagementBadInput(t *testing.T) {
 		{http.MethodDelete, "/mdm/devices/" + deviceA + "/commands/0000000000000deadbeef", "", 404},
 		{http.MethodGet, "/mdm/devices?limit=0", "", 400},
 		{http.MethodPut, "/mdm/devices", "", 405},
+		// One JSON object and nothing after it, everywhere.
+		{http.MethodPost, "/mdm/devices/" + deviceA + "/commands", `{"verb":"Get","items":[{"target":"./A"}]} {"verb":"Exec"}`, 400},
+		{http.MethodPost, "/mdm/devices/" + deviceA + "/retire", `{"reason":"stolen"} trailing`, 400},
+		{http.MethodPost, "/mdm/devices/" + deviceA + "/retire", `{"reason":"stolen","force":true}`, 400},
+		{http.MethodPost, "/mdm/devices/" + deviceA + "/retire", `{"reason":"` + strings.Repeat("r", 501) + `"}`, 400},
 	} {
 		r := s.admin(tc.method, tc.path, tc.body)
 		var e struct{ Error string }
 		if r.StatusCode != tc.status || json.Unmarshal(r.body, &e) != nil || e.Error == "" {
 			t.Errorf("%s %s: %d %s, want %d with a JSON error", tc.method, tc.path, r.StatusCode, r.body, tc.status)
 		}
+	}
+	if r := s.admin(http.MethodGet, "/mdm/devices/"+deviceA, ""); !bytes.Contains(r.body, []byte(`"state":"enrolled"`)) {
+		t.Errorf("a refused retire changed the device: %s", clipped(r.body))
 	}
 	if out, err := s.cli("send", deviceA, "--get", "DevDetail/SwV"); err == nil || !strings.Contains(out, "must start with ./") {
 		t.Errorf("CLI with a bad command: %v\n%s", err, out)

@@ -17,11 +17,15 @@ import (
 	"github.com/caddy-mdm/caddy-mdm/internal/syncml"
 )
 
-// Limits on what an admin can queue.
+// Limits on what an admin can queue. A device's queue is one storage key,
+// read and rewritten by every enqueue and every session that sends or
+// acknowledges a command, so its size is bounded in bytes too: 10,000
+// commands of 4 MiB each would be a 40 GiB key.
 const (
 	MaxItemsPerCommand = 1000
 	MaxCommandData     = 4 << 20
 	MaxQueuedCommands  = 10000
+	MaxQueuedData      = 16 << 20
 )
 
 // Errors of the queue operations.
@@ -198,6 +202,9 @@ func (s *Server) enqueueLocked(ctx context.Context, deviceID string, spec store.
 	if len(q.Commands) >= MaxQueuedCommands {
 		return nil, fmt.Errorf("%w: %d commands pending", ErrQueueFull, len(q.Commands))
 	}
+	if pending, n := queuedData(q), specData(&spec); pending+n > MaxQueuedData {
+		return nil, fmt.Errorf("%w: %d bytes of data pending, this command adds %d, the limit is %d", ErrQueueFull, pending, n, MaxQueuedData)
+	}
 	id, err := s.newCommandID()
 	if err != nil {
 		return nil, err
@@ -308,4 +315,34 @@ func (s *Server) newCommandID() (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("%013x%s", s.Now().UnixMilli(), hex.EncodeToString(b)), nil
+}
+
+// specData is the item data a command carries, its children's included.
+func specData(spec *store.CommandSpec) int {
+	n := 0
+	for _, it := range spec.Items {
+		n += len(it.Data)
+	}
+	for i := range spec.Commands {
+		n += specData(&spec.Commands[i])
+	}
+	return n
+}
+
+// queuedData is the item data of the commands a queue holds.
+func queuedData(q *store.Queue) int {
+	n := 0
+	for _, c := range q.Commands {
+		n += specData(&c.Spec)
+	}
+	return n
+}
+
+// profileData is the item data a profile's commands queue.
+func profileData(p *store.Profile) int {
+	n := 0
+	for i := range p.Commands {
+		n += specData(&p.Commands[i])
+	}
+	return n
 }

@@ -421,3 +421,25 @@ func TestSessionAbort(t *testing.T) {
 		t.Errorf("next session sends %v, want both %s (resent) and %s", targets, first.ID, second.ID)
 	}
 }
+
+// TestQueueBoundedInBytes: a device's queue (one storage key, rewritten by
+// every enqueue and session) holds at most MaxQueuedData bytes of command
+// data; past it an enqueue is refused with ErrQueueFull, not written.
+func TestQueueBoundedInBytes(t *testing.T) {
+	h := newHarness(t, AuthEither, nil)
+	h.enroll(deviceA)
+	big := strings.Repeat("x", MaxCommandData-100)
+	n := MaxQueuedData / len(big)
+	for i := range n {
+		h.enqueue(deviceA, replace(fmt.Sprintf("./Device/Big%d", i), big))
+	}
+	_, err := h.srv.Enqueue(context.Background(), deviceA, replace("./Device/OneTooMany", big))
+	if !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("enqueue past %d bytes: %v, want ErrQueueFull", MaxQueuedData, err)
+	}
+	if got := len(h.commands(deviceA)); got != n {
+		t.Errorf("%d commands queued, want %d", got, n)
+	}
+	// A small command still fits.
+	h.enqueue(deviceA, store.CommandSpec{Verb: "Get", Items: []store.ItemSpec{{Target: "./DevDetail/SwV"}}})
+}

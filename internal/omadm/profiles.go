@@ -251,7 +251,7 @@ func (x *exchange) act(ctx context.Context, a profile.Action) error {
 		if err != nil {
 			return err
 		}
-		if len(x.queue.Commands)+len(p.Commands) > MaxQueuedCommands {
+		if len(x.queue.Commands)+len(p.Commands) > MaxQueuedCommands || queuedData(x.queue)+profileData(p) > MaxQueuedData {
 			x.report.Notes = append(x.report.Notes, "profile "+a.Profile+" waits: the device's queue is full")
 			return nil
 		}
