@@ -113,6 +113,12 @@ type App struct {
 	// @mdm comment line), loaded at config load and applied when the app
 	// starts, so a config reload applies changes. Default: none.
 	ProfilesDir string `json:"profiles_dir,omitempty"`
+	// A digest of profiles_dir's files, which the Caddyfile adapter
+	// writes: Caddy skips a reload whose config is unchanged, so without
+	// it an edited profile file would not make `caddy reload` reload. Not
+	// read by the app. Default: none (with a JSON config, reload with
+	// --force after editing the files).
+	ProfilesDirDigest string `json:"profiles_dir_digest,omitempty"`
 
 	// OMA-DM connection retries (w7 APPLICATION).
 	Retry *RetryConfig `json:"retry,omitempty"`

@@ -8,6 +8,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-mdm/caddy-mdm/internal/profile"
 )
 
 func init() {
@@ -283,7 +285,9 @@ func parseGlobalMDM(d *caddyfile.Dispenser, _ any) (any, error) {
 		case "trace_exchanges":
 			err = intArg(d, &app.TraceExchanges)
 		case "profiles_dir":
-			err = oneArg(d, &app.ProfilesDir)
+			if err = oneArg(d, &app.ProfilesDir); err == nil {
+				app.ProfilesDirDigest = profile.DirDigest(app.ProfilesDir)
+			}
 		case "storage":
 			app.StorageRaw, err = parseStorage(d)
 		case "auth":

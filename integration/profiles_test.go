@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -460,12 +461,32 @@ func TestProfilesDir(t *testing.T) {
 	if list := string(s.admin(http.MethodGet, "/mdm/profiles", "").body); !strings.Contains(list, `"name":"bitlocker"`) || strings.Contains(list, `"name":"broken"`) {
 		t.Errorf("profiles after the fixed reload: %s", list)
 	}
+
+	// An edit plus a file that conflicts with a profile made through the
+	// API: the reload fails and writes nothing, the edit included.
+	v3 := s.summary(t, "camera").Profile.Version
+	if r := s.admin(http.MethodPut, "/mdm/profiles/api-bitlocker", `{"syncml":`+strconv.Quote(replaceXML("./Device/Vendor/MSFT/BitLocker/RequireDeviceEncryption", "int", "1"))+`,"all":true}`); r.StatusCode != http.StatusOK {
+		t.Fatalf("API profile: %d %s", r.StatusCode, r.body)
+	}
+	write("camera.xml", "<!-- @mdm include_any=finance -->\n"+replaceXML(cameraURI, "int", "5"))
+	write("bitlocker-off.xml", "<!-- @mdm include_any=kiosk -->\n"+replaceXML("./Device/Vendor/MSFT/BitLocker/RequireDeviceEncryption", "int", "0"))
+	if out, err := s.reload(file); err == nil || !strings.Contains(string(out), "conflict") {
+		t.Errorf("reload with a conflicting file: %v\n%s", err, out)
+	}
+	if v := s.summary(t, "camera").Profile.Version; v != v3 {
+		t.Errorf("the failed reload applied camera's edit: version %s → %s", v3, v)
+	}
+	if list := string(s.admin(http.MethodGet, "/mdm/profiles", "").body); strings.Contains(list, `"name":"bitlocker-off"`) {
+		t.Errorf("the failed reload wrote the conflicting profile: %s", list)
+	}
 }
 
-// reload runs `caddy reload --force` with the server's environment (the
-// Caddyfile takes its ports from it).
+// reload runs `caddy reload` as an admin would, without --force (Caddy
+// skips a reload whose adapted config is unchanged: the profiles_dir's
+// digest in it is what changes when only the files do), with the server's
+// environment (the Caddyfile takes its ports from it).
 func (s *server) reload(file string) ([]byte, error) {
-	cmd := exec.Command(caddyBin, "reload", "--config", file, "--adapter", "caddyfile", "--address", s.adminAddr, "--force")
+	cmd := exec.Command(caddyBin, "reload", "--config", file, "--adapter", "caddyfile", "--address", s.adminAddr)
 	cmd.Env = s.cmd.Env
 	return cmd.CombinedOutput()
 }

@@ -2,6 +2,9 @@ package profile
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -125,6 +128,7 @@ func LoadDir(dir string) (map[string]PutRequest, error) {
 	}
 	sort.Strings(files)
 	out := map[string]PutRequest{}
+	var prepared []*store.Profile
 	now := time.Now()
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), ".xml")
@@ -140,13 +144,25 @@ func LoadDir(dir string) (map[string]PutRequest, error) {
 			return nil, err
 		}
 		req, err := ParseHeader(string(b))
+		var p *store.Profile
 		if err == nil {
-			_, err = Prepare(name, req, now)
+			p, err = Prepare(name, req, now)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("profile file %s: %w", f, err)
 		}
 		out[name] = req
+		prepared = append(prepared, p)
+	}
+	// Two files setting one node differently for devices both may target
+	// can never load: say so now (caddy validate, a reload), not after
+	// the first has been applied. Conflicts that depend on the devices'
+	// labels, or on profiles made through the API, are checked against
+	// the store before SyncDir writes anything.
+	for _, p := range prepared {
+		if c := Conflict(p, prepared); c != nil {
+			return nil, fmt.Errorf("profile file %s: %w", filepath.Join(dir, p.Name+".xml"), c)
+		}
 	}
 	return out, nil
 }
@@ -162,6 +178,9 @@ func (s *Service) SyncDir(ctx context.Context, reqs map[string]PutRequest) (chan
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	if err := s.checkDir(ctx, reqs, names); err != nil {
+		return nil, nil, err
+	}
 	for _, n := range names {
 		_, ch, err := s.Put(ctx, n, reqs[n])
 		if err != nil {
@@ -184,4 +203,86 @@ func (s *Service) SyncDir(ctx context.Context, reqs map[string]PutRequest) (chan
 		}
 	}
 	return changed, deleted, nil
+}
+
+// checkDir refuses, before anything is written, a directory whose profiles
+// conflict with the profiles that stay (made through the API), or with
+// each other through the devices' labels: SyncDir writes file by file, and
+// a conflict found at the second file would leave the first applied
+// although the load failed.
+func (s *Service) checkDir(ctx context.Context, reqs map[string]PutRequest, names []string) error {
+	now := s.now()
+	dir := make(map[string]*store.Profile, len(names))
+	after := make([]*store.Profile, 0, len(names))
+	for _, n := range names {
+		p, err := Prepare(n, reqs[n], now)
+		if err != nil {
+			return fmt.Errorf("profile %s: %w", n, err)
+		}
+		dir[n] = p
+		after = append(after, p)
+	}
+	list, err := s.List(ctx)
+	if err != nil {
+		return err
+	}
+	for _, m := range list {
+		if dir[m.Name] != nil || m.Source == SourceDir {
+			continue // replaced by its file, or deleted with it
+		}
+		o, err := s.Store.Profile(ctx, m.Name)
+		if errors.Is(err, store.ErrProfileNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		after = append(after, o)
+	}
+	if len(after) > MaxProfiles {
+		return invalid("the directory's %d profiles and %d made through the API are over %d", len(names), len(after)-len(names), MaxProfiles)
+	}
+	for _, n := range names {
+		if c := Conflict(dir[n], after); c != nil {
+			return fmt.Errorf("profile %s: %w", n, c)
+		}
+		c, err := s.conflictsByLabels(ctx, dir[n], after)
+		if err != nil {
+			return err
+		}
+		if c != nil {
+			return fmt.Errorf("profile %s: %w", n, c)
+		}
+	}
+	return nil
+}
+
+// DirDigest is a digest of a profiles_dir's files (names and contents),
+// "" when the directory cannot be read. Caddy skips a reload whose config
+// is unchanged, and the files are not part of the config: the Caddyfile
+// adapter puts this digest in it, so that an edited, added or removed file
+// makes `caddy reload` reload.
+func DirDigest(dir string) string {
+	files, err := filepath.Glob(filepath.Join(dir, "*.xml"))
+	if err != nil || len(files) > MaxDirFiles {
+		return ""
+	}
+	sort.Strings(files)
+	h := sha256.New()
+	for _, f := range files {
+		st, err := os.Stat(f)
+		if err != nil {
+			return ""
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", filepath.Base(f), st.Size())
+		if st.Size() <= MaxSyncMLSize {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return ""
+			}
+			sum := sha256.Sum256(b)
+			h.Write(sum[:])
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
