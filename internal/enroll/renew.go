@@ -120,6 +120,10 @@ func (s *Service) renew(ctx context.Context, env *soap.Envelope, req *TokenReque
 	}
 	dev.Certificate = c.record()
 	dev.UpdatedAt = now
+	if v := req.Context.OSVersion; store.ValidOSVersion(v) && v != dev.OSVersion {
+		// The device says which build it runs now (its os: label follows).
+		dev.OSVersion = v
+	}
 	if err := s.indexCertificate(ctx, dev.Certificate.Thumbprint, deviceID); err != nil {
 		return nil, nil, soap.NewFault(soap.EnrollmentServer, err, "The server could not record the renewal.")
 	}

@@ -242,3 +242,22 @@ func TestReenrollment(t *testing.T) {
 		t.Errorf("hardware index points at %s", id)
 	}
 }
+
+// TestRenewalKeepsOSVersion: a renewal's context says which build the
+// device runs now; the record (and so its os: label) follows it.
+func TestRenewalKeepsOSVersion(t *testing.T) {
+	s := newTestService(t, "ecdsa")
+	dev := enrollWithKey(t, s, "a-enroll-request.xml")
+	inWindow(s, dev.cert)
+	req := renewalRequest(t, dev, testpki.NewKey(t, "rsa"), soap.ValueTypePKCS7, false)
+	if !bytes.Contains(req, []byte("<ac:Value>10.0.19043.2364</ac:Value>")) {
+		t.Fatal("the captured request no longer carries its OS version")
+	}
+	req = bytes.ReplaceAll(req, []byte("<ac:Value>10.0.19043.2364</ac:Value>"), []byte("<ac:Value>10.0.22631.2861</ac:Value>"))
+	if _, _, err := s.renew(t, req, dev.cert); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := s.Store.Device(context.Background(), deviceAID); rec.OSVersion != "10.0.22631.2861" {
+		t.Errorf("OS version after renewal: %q", rec.OSVersion)
+	}
+}

@@ -265,12 +265,29 @@ func (x *exchange) applyResults(c *syncml.Command) {
 			x.report.Notes = append(x.report.Notes, "results for unknown command "+key.String())
 			return
 		}
-		if code := x.admitResult(cmd, result(c, it)); code != 0 {
+		r := result(c, it)
+		if code := x.admitResult(cmd, r); code != 0 {
 			x.status(c, code)
 			return
 		}
+		x.noteOSVersion(r)
 		x.touch(cmd)
 	}
+}
+
+// osVersionURI is the node of the build a device runs.
+const osVersionURI = "./DevDetail/SwV"
+
+// noteOSVersion keeps in the record the build a device reports, from any
+// Get of ./DevDetail/SwV: the os: label (and a profile's retry after an OS
+// update) follow it.
+func (x *exchange) noteOSVersion(r store.Result) {
+	if r.Source != osVersionURI || !store.ValidOSVersion(r.Data) || r.Data == x.dev.OSVersion {
+		return
+	}
+	x.report.Notes = append(x.report.Notes, "OS version "+x.dev.OSVersion+" → "+r.Data)
+	x.dev.OSVersion = r.Data
+	x.devDirty = true
 }
 
 func result(c *syncml.Command, it *syncml.Item) store.Result {

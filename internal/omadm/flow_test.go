@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -117,6 +118,42 @@ func TestGetResults(t *testing.T) {
 	if c.State != store.CommandAcknowledged || c.Status != 200 || len(c.Results) != 1 ||
 		c.Results[0].Data != "10.0.19043.2364" || c.Results[0].Source != "./DevDetail/SwV" || c.Results[0].Format != "chr" {
 		t.Errorf("command %+v", c)
+	}
+}
+
+// TestOSVersionFollowsSwV: the build a device reports in ./DevDetail/SwV
+// replaces the one it enrolled with, and its os: label follows from the
+// next session; a value that is no build number is ignored.
+func TestOSVersionFollowsSwV(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t, AuthEither, nil)
+	dev := h.enroll(deviceA)
+	dev.OSVersion = "10.0.19043.2364"
+	if err := h.srv.Store.PutDevice(ctx, dev); err != nil {
+		t.Fatal(err)
+	}
+	h.send(deviceA, msg(deviceA, "1", 1, "", session1Alert, true))
+	if l, _ := h.srv.Store.DeviceLabels(ctx, deviceA); !slices.Contains(l.Auto, "os:10.0.19043") {
+		t.Fatalf("auto labels before the update: %v", l.Auto)
+	}
+	report := func(session, version string) {
+		h.enqueue(deviceA, store.CommandSpec{Verb: "Get", Items: []store.ItemSpec{{Target: "./DevDetail/SwV"}}})
+		_, m := h.send(deviceA, msg(deviceA, session, 1, "", session1Alert, true))
+		get := sentCommands(m)[0]
+		h.send(deviceA, msg(deviceA, session, 2, "", status(1, "1", "0", "SyncHdr", 200)+status(2, "1", get.CmdID, "Get", 200)+
+			`<Results><CmdID>3</CmdID><MsgRef>1</MsgRef><CmdRef>`+get.CmdID+`</CmdRef><Item><Source><LocURI>./DevDetail/SwV</LocURI></Source><Data>`+version+`</Data></Item></Results>`, true))
+	}
+	report("2", "10.0.22631.2861")
+	if d, _ := h.srv.Store.Device(ctx, deviceA); d.OSVersion != "10.0.22631.2861" {
+		t.Fatalf("OS version %q after the device reported 10.0.22631.2861", d.OSVersion)
+	}
+	h.send(deviceA, msg(deviceA, "3", 1, "", session1Alert, true))
+	if l, _ := h.srv.Store.DeviceLabels(ctx, deviceA); !slices.Contains(l.Auto, "os:10.0.22631") || slices.Contains(l.Auto, "os:10.0.19043") {
+		t.Errorf("auto labels after the update: %v", l.Auto)
+	}
+	report("4", "Windows 11 (22631)")
+	if d, _ := h.srv.Store.Device(ctx, deviceA); d.OSVersion != "10.0.22631.2861" {
+		t.Errorf("OS version %q after a report that is no build number", d.OSVersion)
 	}
 }
 

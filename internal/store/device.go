@@ -1,6 +1,9 @@
 package store
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Device is what the server knows of one enrolled device. The digest secrets
 // are credentials: never log a Device or return it from an API unredacted.
@@ -122,4 +125,24 @@ func (d Device) Redacted() Device {
 		d.Digest.ServerSecret = r
 	}
 	return d
+}
+
+// ValidOSVersion reports whether v reads as a Windows build number (such
+// as 10.0.19043.2364): 2 to 4 dot-separated numbers, at most 32 bytes.
+// Versions devices report later (a renewal's context, ./DevDetail/SwV)
+// replace the one from enrollment only if they do.
+func ValidOSVersion(v string) bool {
+	if len(v) == 0 || len(v) > 32 {
+		return false
+	}
+	parts := strings.Split(v, ".")
+	if len(parts) < 2 || len(parts) > 4 {
+		return false
+	}
+	for _, p := range parts {
+		if p == "" || strings.Trim(p, "0123456789") != "" {
+			return false
+		}
+	}
+	return true
 }
