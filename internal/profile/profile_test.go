@@ -620,3 +620,49 @@ func TestConflictByLabels(t *testing.T) {
 		t.Errorf("same value: %v", err)
 	}
 }
+
+// TestUntargetedDeviceIsRemoving: a device that leaves a profile's targets
+// (its label removed) or whose profile is deleted is "removing" from that
+// moment, in the profile's counts and in the device's view, until its next
+// session takes the settings off; not shown as applied, nor counted
+// nowhere.
+func TestUntargetedDeviceIsRemoving(t *testing.T) {
+	ctx := context.Background()
+	svc, st := serviceWithDevices(t, "D1")
+	if _, err := svc.AddLabel(ctx, "D1", "finance"); err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := svc.Put(ctx, "cam", PutRequest{SyncML: rep(cam, "int", "0"), IncludeAny: []string{"finance"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetProfileStatus(ctx, "cam", p.Version, "", store.ProfileApplied, "D1"); err != nil {
+		t.Fatal(err)
+	}
+	dp := &store.DeviceProfiles{Profiles: map[string]*store.ProfileState{"cam": {Version: p.Version, State: store.ProfileApplied}}}
+	if err := st.PutDeviceProfiles(ctx, "D1", dp); err != nil {
+		t.Fatal(err)
+	}
+	if sum, _ := svc.Summary(ctx, "cam"); sum.Counts[store.ProfileApplied] != 1 {
+		t.Fatalf("summary while targeted: %+v", sum)
+	}
+	if _, err := svc.RemoveLabel(ctx, "D1", "finance"); err != nil {
+		t.Fatal(err)
+	}
+	if sum, _ := svc.Summary(ctx, "cam"); sum.Targeted != 0 || sum.Counts[store.ProfileRemoving] != 1 || sum.Counts[store.ProfileApplied] != 0 {
+		t.Errorf("summary after the label went: %+v", sum)
+	}
+	if page, _ := svc.Devices(ctx, "cam", store.ProfileRemoving, "", 10); len(page.Devices) != 1 || page.Devices[0].DeviceID != "D1" {
+		t.Errorf("removing devices: %+v", page)
+	}
+	v, err := svc.Device(ctx, "D1")
+	if err != nil || len(v.Profiles) != 1 || v.Profiles[0].State != store.ProfileRemoving || !strings.Contains(v.Profiles[0].Detail, "no longer targeted") {
+		t.Errorf("device view after the label went: %+v %v", v, err)
+	}
+	if err := svc.Delete(ctx, "cam"); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := svc.Device(ctx, "D1"); len(v.Profiles) != 1 || v.Profiles[0].State != store.ProfileRemoving || !strings.Contains(v.Profiles[0].Detail, "profile deleted") {
+		t.Errorf("device view after the profile went: %+v", v)
+	}
+}

@@ -449,26 +449,24 @@ type Summary struct {
 // per label (or of the devices directory for all), minus the devices the
 // state index holds as unenrolled or retired (they keep their labels, but
 // will never check in to apply anything), no record read.
-func (s *Service) targetSet(ctx context.Context, t store.ProfileTargets) (map[string]bool, error) {
+func (s *Service) targetSet(ctx context.Context, t store.ProfileTargets) (targeted, inactive map[string]bool, err error) {
 	var all []string
 	if t.All {
-		var err error
 		if all, err = s.Store.DeviceIDs(ctx); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	out, err := s.selectDevices(ctx, all, t)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	inactive, err := s.Store.InactiveDeviceIDs(ctx)
-	if err != nil {
-		return nil, err
+	if inactive, err = s.Store.InactiveDeviceIDs(ctx); err != nil {
+		return nil, nil, err
 	}
 	for id := range inactive {
 		delete(out, id)
 	}
-	return out, nil
+	return out, inactive, nil
 }
 
 // activeStates are the states of targeted devices that markers record.
@@ -515,7 +513,7 @@ func (s *Service) membershipOf(ctx context.Context, name string) (*store.Profile
 // device that has one (targeted devices in an active state, others in
 // removing/removed).
 func (s *Service) membership(ctx context.Context, meta *store.ProfileMeta) (map[string]bool, map[string]string, error) {
-	targeted, err := s.targetSet(ctx, meta.Targets)
+	targeted, inactive, err := s.targetSet(ctx, meta.Targets)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -530,8 +528,14 @@ func (s *Service) membership(ctx context.Context, meta *store.ProfileMeta) (map[
 		}
 		active := slices.Contains(activeStates, st)
 		for _, id := range ids {
-			if active == targeted[id] {
+			switch {
+			case active == targeted[id]:
 				states[id] = st
+			case active && states[id] == "" && !inactive[id]:
+				// No longer targeted, and its next session has yet to
+				// take the settings off: removing, as the state machine
+				// has it from the moment the targets changed.
+				states[id] = store.ProfileRemoving
 			}
 		}
 	}
@@ -684,6 +688,16 @@ func (s *Service) Device(ctx context.Context, id string) (*DeviceView, error) {
 		case meta != nil && (st == nil || st.Version != meta.Version) && Match(meta.Targets, all):
 			ds = DeviceStatus{DeviceID: id, State: store.ProfilePending, Detail: store.ProfilePending}
 			version = meta.Version
+		case st != nil && slices.Contains(activeStates, st.State) && (meta == nil || !Match(meta.Targets, all)):
+			// Its settings come off at the device's next session.
+			why := "no longer targeted"
+			if meta == nil {
+				why = "profile deleted"
+			}
+			u := st.Updated
+			ds = DeviceStatus{DeviceID: id, State: store.ProfileRemoving, Detail: store.ProfileRemoving + " (" + why + "; was " + Describe(st) + ")",
+				Attempts: st.Attempts, Failures: st.Failures, Reason: st.Reason, Updated: &u}
+			version = st.Version
 		case st != nil:
 			u := st.Updated
 			ds = DeviceStatus{DeviceID: id, State: st.State, Detail: Describe(st), Attempts: st.Attempts, Failures: st.Failures, Reason: st.Reason, Updated: &u}
