@@ -75,7 +75,11 @@ func newDeviceView(d *DeviceData) deviceView {
 		add("Previous certificate", dev.PreviousCertificate.Thumbprint+" (until the device uses the renewed one)")
 	}
 	if d.LastSeen != nil {
-		add("Last seen", fmtTime(*d.LastSeen)+" ("+string(d.SessionAuth)+", session "+d.SessionID+")")
+		how := string(d.SessionAuth)
+		if d.SessionID != "" {
+			how += ", session " + d.SessionID
+		}
+		add("Last seen", fmtTime(*d.LastSeen)+" ("+how+")")
 	} else {
 		add("Last seen", "never (no management session yet)")
 	}

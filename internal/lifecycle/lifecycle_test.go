@@ -76,8 +76,10 @@ func TestServiceRetireAndReplace(t *testing.T) {
 	if c, err := st.FinishedCommand(ctx, id, "c1"); err != nil || c.State != store.CommandCanceled || c.Reason != "device retired: stolen" {
 		t.Errorf("finished command: %+v %v", c, err)
 	}
-	if sess, _ := st.Session(ctx, id); sess != nil {
-		t.Error("session kept after retirement")
+	if ss, _ := st.DeviceSessions(ctx, id); ss.Find("1") != nil {
+		t.Error("the session can be continued after retirement")
+	} else if sess, _ := st.Session(ctx, id); sess == nil || !sess.Ended || sess.SessionID != "" {
+		t.Errorf("when the device was last seen is not kept, ended: %+v", sess)
 	}
 
 	// Re-enrollment of the ID: history kept, the new queue canceled.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/caddy-mdm/caddy-mdm/internal/events"
 	"github.com/caddy-mdm/caddy-mdm/internal/lifecycle"
+	"github.com/caddy-mdm/caddy-mdm/internal/quote"
 	"github.com/caddy-mdm/caddy-mdm/internal/store"
 	"github.com/caddy-mdm/caddy-mdm/internal/syncml"
 )
@@ -36,6 +37,14 @@ var (
 	ErrNotCancelable   = errors.New("command is no longer queued")
 	ErrQueueFull       = errors.New("device queue is full")
 )
+
+// metaFormats are the values of Meta/Format in OMA DM 1.2 (its Tree and
+// Description); a device refuses any other, so it is refused here, where
+// the admin sees why.
+var metaFormats = map[string]bool{
+	"b64": true, "bin": true, "bool": true, "chr": true, "int": true, "node": true,
+	"null": true, "xml": true, "date": true, "time": true, "float": true,
+}
 
 // ValidateSpec checks a command before it is queued: a known verb; items
 // with ./ LocURIs; no data on Get; Atomic without Get or nested Atomic;
@@ -88,6 +97,9 @@ func validateSpec(spec *store.CommandSpec, parent string, total *int) error {
 		}
 		if spec.Verb == syncml.CmdGet && it.Data != "" {
 			return bad("Get carries no data")
+		}
+		if it.Format != "" && !metaFormats[it.Format] {
+			return bad("format %q of %s: want one of b64, bin, bool, chr, int, node, null, xml, date, time, float", quote.Bound(it.Format, 40), it.Target)
 		}
 		if it.DataXML {
 			if err := etree.NewDocument().ReadFromString("<x>" + it.Data + "</x>"); err != nil {

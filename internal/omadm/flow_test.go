@@ -315,6 +315,7 @@ func TestSpecValidation(t *testing.T) {
 		"empty atomic":    {Verb: "Atomic"},
 		"bad xml data":    {Verb: "Exec", Items: []store.ItemSpec{{Target: "./A", Data: "<a>", DataXML: true}}},
 		"too much data":   replace("./A", strings.Repeat("x", MaxCommandData+1)),
+		"unknown format":  {Verb: "Replace", Items: []store.ItemSpec{{Target: "./A", Format: "weird", Data: "1"}}},
 	} {
 		if err := ValidateSpec(&spec); !errors.Is(err, ErrInvalidCommand) {
 			t.Errorf("%s: %v", name, err)

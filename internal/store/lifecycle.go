@@ -85,11 +85,20 @@ func (s *Store) History(ctx context.Context, id string) ([]*Device, error) {
 	return out, nil
 }
 
-// EndSession forgets a device's session state.
+// EndSession forgets a device's session state (a retirement, a
+// re-enrollment): no session can be continued after it. What stays is when
+// the device was last seen, how and through which node, in an ended record
+// without a SessionID, which no message can name: an admin looking at a
+// retired device still sees when it last checked in.
 func (s *Store) EndSession(ctx context.Context, id string) error {
-	err := s.storage.Delete(ctx, sessionKey(id))
-	if err != nil && s.storage.Exists(ctx, sessionKey(id)) {
+	ss, err := s.DeviceSessions(ctx, id)
+	if err != nil {
 		return err
 	}
-	return nil
+	last := ss.Latest()
+	if last == nil {
+		return nil
+	}
+	kept := &Session{StartedAt: last.StartedAt, LastSeen: last.LastSeen, Authenticated: last.Authenticated, Node: last.Node, Ended: true}
+	return s.PutDeviceSessions(ctx, id, &Sessions{Sessions: []*Session{kept}})
 }

@@ -146,8 +146,13 @@ func TestSuiteSession(t *testing.T) {
 		if err := s.EndSession(ctx, "DEV1"); err != nil {
 			t.Fatal(err)
 		}
-		if sess, err := s.Session(ctx, "DEV1"); err != nil || sess != nil {
-			t.Fatalf("after EndSession: %v %+v", err, sess)
+		// Nothing continues the session; when the device was last seen stays.
+		ss, err := s.DeviceSessions(ctx, "DEV1")
+		if err != nil || ss.Find("7") != nil || len(ss.Sessions) != 1 {
+			t.Fatalf("after EndSession: %v %+v", err, ss)
+		}
+		if kept := ss.Latest(); kept.SessionID != "" || !kept.Ended || !kept.LastSeen.Equal(at.Add(time.Minute)) || kept.Authenticated != AuthByCertificate {
+			t.Fatalf("kept after EndSession: %+v", kept)
 		}
 	})
 }
