@@ -666,3 +666,27 @@ func TestUntargetedDeviceIsRemoving(t *testing.T) {
 		t.Errorf("device view after the profile went: %+v", v)
 	}
 }
+
+// TestSensitiveVersionIsKeyed: a sensitive profile's version is keyed with
+// a stored secret, so the version the API shows next to the redacted
+// SyncML confirms no guess of the secret; stable across puts.
+func TestSensitiveVersionIsKeyed(t *testing.T) {
+	ctx := context.Background()
+	svc, _ := serviceWithDevices(t, "D1")
+	syncML := rep("./Device/Vendor/MSFT/WiFi/Profile/corp/WlanXml", "chr", "PSK-SECRET-123")
+	p, _, err := svc.Put(ctx, "wifi", PutRequest{SyncML: syncML, All: true, Sensitive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Version == Version(syncML) || len(p.Version) != 16 {
+		t.Errorf("sensitive version %q is the plain content hash", p.Version)
+	}
+	again, changed, err := svc.Put(ctx, "wifi", PutRequest{SyncML: syncML, All: true, Sensitive: true})
+	if err != nil || changed || again.Version != p.Version {
+		t.Errorf("the same sensitive profile again: %v changed=%v version %s → %s", err, changed, p.Version, again.Version)
+	}
+	plain, _, err := svc.Put(ctx, "plain", PutRequest{SyncML: rep(cam, "int", "0"), All: true})
+	if err != nil || plain.Version != Version(rep(cam, "int", "0")) {
+		t.Errorf("a profile that is not sensitive keeps its content hash: %v %s", err, plain.Version)
+	}
+}

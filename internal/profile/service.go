@@ -317,6 +317,11 @@ func (s *Service) Put(ctx context.Context, name string, req PutRequest) (*store.
 	if err != nil {
 		return nil, false, err
 	}
+	if p.Sensitive {
+		if err := s.keyVersion(ctx, p); err != nil {
+			return nil, false, err
+		}
+	}
 	unlock, err := s.Store.LockProfiles(ctx)
 	if err != nil {
 		return nil, false, err

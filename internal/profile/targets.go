@@ -1,8 +1,6 @@
 package profile
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"sort"
 	"strings"
 
@@ -212,12 +210,4 @@ func NormalizeTargets(t store.ProfileTargets) (store.ProfileTargets, error) {
 		return out, invalid("all and include_any together: give one of them")
 	}
 	return out, nil
-}
-
-// Version is a profile's content hash: the first 16 hex digits of the
-// SHA-256 of its SyncML. Changing the SyncML re-delivers it everywhere;
-// changing only its targets or retries does not.
-func Version(syncML string) string {
-	sum := sha256.Sum256([]byte(strings.TrimSpace(syncML)))
-	return hex.EncodeToString(sum[:8])
 }
