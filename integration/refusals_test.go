@@ -117,6 +117,34 @@ func TestQuickstartRefusals(t *testing.T) {
 	}
 }
 
+// TestUnknownPathLeavesSiteHandlers: the 404 for an MDM path nothing
+// serves comes only after the site's own handlers had their turn: a
+// respond the admin put under /EnrollmentServer/ still answers.
+func TestUnknownPathLeavesSiteHandlers(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "caddyfile-examples", "quickstart.Caddyfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(string(b), "\tmdm\n}", "\tmdm\n\trespond /EnrollmentServer/healthz \"ok\" 200\n}", 1)
+	if cfg == string(b) {
+		t.Fatal("the quickstart's site no longer ends with mdm")
+	}
+	file := filepath.Join(t.TempDir(), "Caddyfile")
+	if err := os.WriteFile(file, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startCaddyFile(t, file)
+	if r := s.do(s.client, http.MethodGet, "/EnrollmentServer/healthz", "", nil); r.StatusCode != http.StatusOK || string(r.body) != "ok" {
+		t.Errorf("the site's own respond: %d %q", r.StatusCode, r.body)
+	}
+	if r := s.do(s.client, http.MethodGet, "/EnrollmentServer/nothing-here", "", nil); r.StatusCode != http.StatusNotFound {
+		t.Errorf("a path nothing serves: %d %q", r.StatusCode, r.body)
+	}
+	if r := s.do(s.client, http.MethodGet, "/EnrollmentServer/Discovery.svc", "", nil); r.StatusCode != http.StatusOK {
+		t.Errorf("discovery GET: %d", r.StatusCode)
+	}
+}
+
 // faultAction is the Action a fault must carry: the response Action of the
 // operation the request asked for, or of the endpoint's when it named none
 // that exists.

@@ -186,7 +186,7 @@ func (x *exchange) applyStatus(c *syncml.Command) {
 			// The device did not accept that message: what it carried is sent again.
 			x.requeueMessage(c.MsgRef)
 			x.report.Notes = append(x.report.Notes, "device challenged the server; answering with credentials")
-		} else if next != "" && next != x.dev.Digest.ClientNextNonce {
+		} else if (code == syncml.StatusOK || code == syncml.StatusAuthAccepted) && next != "" && next != x.dev.Digest.ClientNextNonce {
 			// Accepted, with the nonce the server is to prove itself over
 			// in the device's next session (renewed every session).
 			x.dev.Digest.ClientNextNonce = next

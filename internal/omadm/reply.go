@@ -234,7 +234,10 @@ func (x *exchange) dispatch(m *syncml.Message, next *int) (more bool) {
 func (x *exchange) neverFits(m *syncml.Message, wire *syncml.Command, offset, limit int) bool {
 	const idGrowth = 16
 	bare := *m
-	bare.Commands = []*syncml.Command{m.Commands[0], {
+	// Later replies' SyncHdr status is a plain 200: no 212 with a challenge.
+	hdr := *m.Commands[0]
+	hdr.Data, hdr.Chal = syncml.StatusOK.String(), nil
+	bare.Commands = []*syncml.Command{&hdr, {
 		Name: syncml.CmdStatus, CmdID: "2", MsgRef: m.Header.MsgID, CmdRef: "2", Cmd: syncml.CmdAlert, Data: syncml.StatusOK.String(),
 	}}
 	bare.Final = true

@@ -652,7 +652,7 @@ func TestUntargetedDeviceIsRemoving(t *testing.T) {
 	if sum, _ := svc.Summary(ctx, "cam"); sum.Targeted != 0 || sum.Counts[store.ProfileRemoving] != 1 || sum.Counts[store.ProfileApplied] != 0 {
 		t.Errorf("summary after the label went: %+v", sum)
 	}
-	if page, _ := svc.Devices(ctx, "cam", store.ProfileRemoving, "", 10); len(page.Devices) != 1 || page.Devices[0].DeviceID != "D1" {
+	if page, _ := svc.Devices(ctx, "cam", store.ProfileRemoving, "", 10); len(page.Devices) != 1 || page.Devices[0].DeviceID != "D1" || page.Devices[0].State != store.ProfileRemoving {
 		t.Errorf("removing devices: %+v", page)
 	}
 	v, err := svc.Device(ctx, "D1")
@@ -664,6 +664,18 @@ func TestUntargetedDeviceIsRemoving(t *testing.T) {
 	}
 	if v, _ := svc.Device(ctx, "D1"); len(v.Profiles) != 1 || v.Profiles[0].State != store.ProfileRemoving || !strings.Contains(v.Profiles[0].Detail, "profile deleted") {
 		t.Errorf("device view after the profile went: %+v", v)
+	}
+	// A retired device never checks in again: nothing is being removed.
+	d1, err := st.Device(ctx, "D1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d1.State = store.StateRetired
+	if err := st.PutDevice(ctx, d1); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := svc.Device(ctx, "D1"); len(v.Profiles) != 1 || v.Profiles[0].State != store.ProfileApplied {
+		t.Errorf("retired device's view: %+v", v)
 	}
 }
 

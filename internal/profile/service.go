@@ -615,9 +615,22 @@ func (s *Service) Devices(ctx context.Context, name, state, after string, limit 
 		if err != nil {
 			return nil, err
 		}
-		page.Devices = append(page.Devices, statusOf(id, meta, dp.Profiles[name]))
+		row := statusOf(id, meta, dp.Profiles[name])
+		if !targeted[id] && states[id] == store.ProfileRemoving && slices.Contains(activeStates, row.State) {
+			row = removingStatus(id, dp.Profiles[name], "no longer targeted")
+		}
+		page.Devices = append(page.Devices, row)
 	}
 	return page, nil
+}
+
+// removingStatus is the state of a device whose settings of a profile come
+// off at its next session (why: the profile deleted, or the device no
+// longer targeted), with what its stored state said.
+func removingStatus(id string, st *store.ProfileState, why string) DeviceStatus {
+	u := st.Updated
+	return DeviceStatus{DeviceID: id, State: store.ProfileRemoving, Detail: store.ProfileRemoving + " (" + why + "; was " + Describe(st) + ")",
+		Attempts: st.Attempts, Failures: st.Failures, Reason: st.Reason, Updated: &u}
 }
 
 func statusOf(id string, meta *store.ProfileMeta, st *store.ProfileState) DeviceStatus {
@@ -693,15 +706,14 @@ func (s *Service) Device(ctx context.Context, id string) (*DeviceView, error) {
 		case meta != nil && (st == nil || st.Version != meta.Version) && Match(meta.Targets, all):
 			ds = DeviceStatus{DeviceID: id, State: store.ProfilePending, Detail: store.ProfilePending}
 			version = meta.Version
-		case st != nil && slices.Contains(activeStates, st.State) && (meta == nil || !Match(meta.Targets, all)):
-			// Its settings come off at the device's next session.
+		case st != nil && dev.State == store.StateEnrolled && slices.Contains(activeStates, st.State) && (meta == nil || !Match(meta.Targets, all)):
+			// Its settings come off at the device's next session (a
+			// retired or unenrolled device has none).
 			why := "no longer targeted"
 			if meta == nil {
 				why = "profile deleted"
 			}
-			u := st.Updated
-			ds = DeviceStatus{DeviceID: id, State: store.ProfileRemoving, Detail: store.ProfileRemoving + " (" + why + "; was " + Describe(st) + ")",
-				Attempts: st.Attempts, Failures: st.Failures, Reason: st.Reason, Updated: &u}
+			ds = removingStatus(id, st, why)
 			version = st.Version
 		case st != nil:
 			u := st.Updated
