@@ -60,6 +60,7 @@ func TestDiscoverVersionsAndNamespaces(t *testing.T) {
 		{"Windows 11 25H2 sends 9.0", "<RequestVersion>4.0<", "<RequestVersion>9.0<", "4.0"},
 		{"5.0 answered 4.0, the highest implemented", "<RequestVersion>4.0<", "<RequestVersion>5.0<", "4.0"},
 		{"older 3.0", "<RequestVersion>4.0<", "<RequestVersion>3.0<", "3.0"},
+		{"three numbers, 10.0.1", "<RequestVersion>4.0<", "<RequestVersion>10.0.1<", "4.0"},
 		{"trailing-slash namespace", `/2012/01/enrollment">`, `/2012/01/enrollment/">`, "4.0"},
 		{"prefixed elements", "<Discover xmlns=", "<Discover xmlns:x=\"urn:x\" xmlns=", "4.0"},
 	} {
