@@ -438,8 +438,13 @@ func (a *TokenAuth) Authenticate(ctx context.Context, c Credentials) (string, er
 		return "", fmt.Errorf("token ValueType %q is not a user token", t.ValueType)
 	}
 	token := t.Value
-	if strings.HasSuffix(t.EncodingType, "#base64binary") {
-		raw, err := base64.StdEncoding.DecodeString(token)
+	// MS-MDE2 writes the encoding "...#base64binary"; WS-Security's own
+	// spelling is "...#Base64Binary", and some clients send none: a
+	// compact JWT is taken as is, anything else as base64.
+	base64Encoded := strings.HasSuffix(strings.ToLower(t.EncodingType), "#base64binary") ||
+		(t.EncodingType == "" && strings.Count(token, ".") != 2)
+	if base64Encoded {
+		raw, err := base64.StdEncoding.DecodeString(stripSpace(token))
 		if err != nil {
 			return "", fmt.Errorf("token is not base64: %v", err)
 		}

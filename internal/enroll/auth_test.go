@@ -72,6 +72,30 @@ func TestFederatedEnrollment(t *testing.T) {
 	}
 }
 
+// TestFederatedTokenEncodings: the token is read whatever the spelling of
+// its base64 EncodingType (MS-MDE2's "#base64binary", WS-Security's
+// "#Base64Binary"), and without one, base64 or a bare JWT.
+func TestFederatedTokenEncodings(t *testing.T) {
+	secret := []byte(strings.Repeat("s", 32))
+	token, err := fedtoken.Mint(secret, "dave@contoso.com", time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &TokenAuth{ServiceURL: "https://login.contoso.com/", Verifier: HMACTokenVerifier{Secret: secret, Now: time.Now}}
+	b64 := base64.StdEncoding.EncodeToString([]byte(token))
+	for name, bt := range map[string]*soap.BinaryToken{
+		"MS-MDE2":      {ValueType: soap.ValueTypeUserToken, EncodingType: soap.EncodingTypeBase64Binary, Value: b64},
+		"WS-Security":  {ValueType: soap.ValueTypeUserToken, EncodingType: "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary", Value: b64},
+		"none, base64": {ValueType: soap.ValueTypeUserToken, Value: b64},
+		"none, JWT":    {ValueType: soap.ValueTypeUserToken, Value: token},
+	} {
+		user, err := a.Authenticate(context.Background(), Credentials{Token: bt, Action: soap.ActionGetPolicies})
+		if err != nil || user != "dave@contoso.com" {
+			t.Errorf("%s: %q %v", name, user, err)
+		}
+	}
+}
+
 func TestCertificatePolicy(t *testing.T) {
 	userCA := testpki.NewCA(t, "ecdsa")
 	pool := x509.NewCertPool()

@@ -41,9 +41,15 @@ var pageHTML string
 
 var pageTmpl = template.Must(template.New("tou").Parse(pageHTML))
 
-// RedirectScheme is the only scheme redirect_uri may have: Windows' web
-// view hands ms-appx-web:// navigations back to the enrollment.
+// RedirectScheme is the scheme of redirect_uri in Settings (Access work or
+// school): Windows' web view hands ms-appx-web:// navigations back to the
+// enrollment.
 const RedirectScheme = "ms-appx-web"
+
+// OOBERedirectScheme is the scheme of redirect_uri when Windows joins Entra
+// ID during setup (OOBE): ms-aadj-redir://auth/mdm, whose 302 the setup
+// screens catch. Its host must be "auth".
+const OOBERedirectScheme = "ms-aadj-redir"
 
 // Bounds of what the page reads.
 const (
@@ -222,8 +228,10 @@ func CheckRedirectURI(raw string) (*url.URL, error) {
 	if err != nil {
 		return nil, fmt.Errorf("not a URI")
 	}
-	if !strings.EqualFold(u.Scheme, RedirectScheme) || u.Host == "" || u.User != nil || u.Fragment != "" || u.Opaque != "" {
-		return nil, fmt.Errorf("%q is not an %s:// URI", bounded(raw, 120), RedirectScheme)
+	appx := strings.EqualFold(u.Scheme, RedirectScheme) && u.Host != ""
+	oobe := strings.EqualFold(u.Scheme, OOBERedirectScheme) && strings.EqualFold(u.Host, "auth")
+	if !(appx || oobe) || u.User != nil || u.Fragment != "" || u.Opaque != "" {
+		return nil, fmt.Errorf("%q is neither an %s:// URI nor %s://auth/...", bounded(raw, 120), RedirectScheme, OOBERedirectScheme)
 	}
 	return u, nil
 }

@@ -117,6 +117,31 @@ func TestDecline(t *testing.T) {
 	}
 }
 
+// TestOOBERedirect: during setup (OOBE) Windows joins Entra ID with
+// redirect_uri ms-aadj-redir://auth/mdm and catches the page's 302 to it;
+// Accept goes there with IsAccepted and the blob. Another host of that
+// scheme is refused.
+func TestOOBERedirect(t *testing.T) {
+	p := newPage(t)
+	q := url.Values{"redirect_uri": {"ms-aadj-redir://auth/mdm"}, "client-request-id": {"34be581c-6ebd-49d6-a4e1-150eff4b7213"},
+		"api-version": {"1.0"}, "mode": {"azureadjoin"}}
+	body := get(p, q.Encode(), "good").Body.String()
+	m := stateRE.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no page for the OOBE redirect_uri: %s", body)
+	}
+	w := post(p, url.Values{"state": {m[1]}, "decision": {"accept"}}, "")
+	loc, _ := url.Parse(w.Header().Get("Location"))
+	if w.Code != http.StatusFound || loc.Scheme != "ms-aadj-redir" || loc.Host != "auth" || loc.Path != "/mdm" ||
+		loc.Query().Get("IsAccepted") != "true" || loc.Query().Get("OpaqueBlob") == "" {
+		t.Fatalf("accept in OOBE: %d %q", w.Code, w.Header().Get("Location"))
+	}
+	q.Set("redirect_uri", "ms-aadj-redir://evil.example/mdm")
+	if w := get(p, q.Encode(), "good"); w.Code != http.StatusBadRequest || w.Header().Get("Location") != "" {
+		t.Errorf("ms-aadj-redir to another host: %d %q", w.Code, w.Header().Get("Location"))
+	}
+}
+
 func TestRefusals(t *testing.T) {
 	p := newPage(t)
 	for name, c := range map[string]struct {
