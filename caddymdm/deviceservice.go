@@ -34,6 +34,8 @@ func serviceStatus(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, omadm.ErrQueueFull):
 		return http.StatusTooManyRequests
+	case storageUnavailable(err):
+		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError
 }

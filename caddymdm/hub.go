@@ -57,7 +57,7 @@ func (h *Hub) Provision(ctx caddy.Context) (err error) {
 	if err := h.files.Provision(ctx); err != nil {
 		return fmt.Errorf("mdm_hub file server: %v", err)
 	}
-	h.metrics, err = newHubMetrics(ctx.GetMetricsRegistry())
+	h.metrics, err = hubMetricsOn(ctx.GetMetricsRegistry())
 	return err
 }
 
@@ -87,6 +87,11 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	deviceID := ""
 	if h.RequireClientCertificate {
 		id, err := h.deviceOf(r)
+		if err != nil && storageUnavailable(err) {
+			// Undecided: the device is not refused, it comes back.
+			refuseUnavailable(w, log, "hub download", err)
+			return nil
+		}
 		if err != nil {
 			log.Warn("hub download refused", zap.String("reason", err.Error()))
 			h.metrics.refused.Inc()
@@ -113,6 +118,10 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.H
 	w.Header().Set("Cache-Control", "private, no-transform")
 	cw := &countingWriter{ResponseWriterWrapper: &caddyhttp.ResponseWriterWrapper{ResponseWriter: w}}
 	err := h.files.ServeHTTP(cw, r, next)
+	if err != nil && cw.status == 0 {
+		// The error page Caddy writes is no package.
+		w.Header().Del("Content-Type")
+	}
 	status := cw.status
 	var he caddyhttp.HandlerError
 	if errors.As(err, &he) {

@@ -2,20 +2,40 @@ package caddymdm
 
 import (
 	"errors"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // hubMetrics are the hub's Prometheus counters, on Caddy's registry (served
-// by its metrics endpoint).
+// by its metrics endpoint). As the services' metrics (metrics.go), one set
+// lives for the whole process and is registered on every config's
+// registry, so a reload does not reset them.
 type hubMetrics struct {
 	downloads *prometheus.CounterVec
 	bytes     prometheus.Counter
 	refused   prometheus.Counter
 }
 
-func newHubMetrics(reg prometheus.Registerer) (*hubMetrics, error) {
-	m := &hubMetrics{
+var (
+	processHubMetrics     *hubMetrics
+	processHubMetricsOnce sync.Once
+)
+
+// hubMetricsOn returns the process's hub counters, registered on reg.
+func hubMetricsOn(reg prometheus.Registerer) (*hubMetrics, error) {
+	processHubMetricsOnce.Do(func() { processHubMetrics = newHubMetrics() })
+	m := processHubMetrics
+	for _, c := range []prometheus.Collector{m.downloads, m.bytes, m.refused} {
+		if _, err := register(reg, c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func newHubMetrics() *hubMetrics {
+	return &hubMetrics{
 		downloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "caddy", Subsystem: "mdm_hub", Name: "downloads_total",
 			Help: "Company hub downloads by HTTP status.",
@@ -29,16 +49,6 @@ func newHubMetrics(reg prometheus.Registerer) (*hubMetrics, error) {
 			Help: "Company hub downloads refused by the client certificate gate.",
 		}),
 	}
-	var err error
-	m.downloads, err = register(reg, m.downloads)
-	if err != nil {
-		return nil, err
-	}
-	if m.bytes, err = register(reg, m.bytes); err != nil {
-		return nil, err
-	}
-	m.refused, err = register(reg, m.refused)
-	return m, err
 }
 
 // register adds a collector, or returns the one a previous handler of the

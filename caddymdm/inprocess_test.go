@@ -285,7 +285,7 @@ func newTestHub(t *testing.T, a *testApp) *Hub {
 		t.Fatal(err)
 	}
 	var err error
-	if h.metrics, err = newHubMetrics(prometheus.NewRegistry()); err != nil {
+	if h.metrics, err = hubMetricsOn(prometheus.NewRegistry()); err != nil {
 		t.Fatal(err)
 	}
 	return h
@@ -363,5 +363,53 @@ func TestHubRefusesReplacedCertificate(t *testing.T) {
 	}
 	if got := hubGet(t, h, old); got != http.StatusOK {
 		t.Fatalf("A's overlapping previous certificate: %d", got)
+	}
+}
+
+// downStorage fails every read, as a Redis that stopped.
+type downStorage struct{ certmagic.Storage }
+
+func (downStorage) Load(context.Context, string) ([]byte, error) {
+	return nil, errors.New("connection refused")
+}
+
+// TestHubDuringStorageOutage: with the storage down, a live device's
+// download is not refused (403) but deferred: 503 with Retry-After, and
+// the refused counter does not move; a missing package's 404 carries no
+// package Content-Type.
+func TestHubDuringStorageOutage(t *testing.T) {
+	a := newTestApp(t)
+	h := newTestHub(t, a)
+	cert := a.enrollCapture(t, "a-enroll-request.xml")
+	a.store = store.New(downStorage{a.storage})
+	a.certs = certauth.ForCA(a.ca, a.store, nil)
+	before := value(t, h.metrics.refused)
+	r := httptest.NewRequest(http.MethodGet, "https://"+ipHost+"/app.appx", nil)
+	r.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert}}
+	w := httptest.NewRecorder()
+	if err := h.ServeHTTP(w, r, caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })); err != nil {
+		t.Fatalf("ServeHTTP: %v", err)
+	}
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+		t.Errorf("download with the storage down: %d Retry-After %q, want 503", w.Code, w.Header().Get("Retry-After"))
+	}
+	if got := value(t, h.metrics.refused); got != before {
+		t.Errorf("refused counter moved by %v during an outage", got-before)
+	}
+
+	// Back up: a package that is not there is a 404 with no package type.
+	a.store = store.New(a.storage)
+	a.certs = certauth.ForCA(a.ca, a.store, nil)
+	r = httptest.NewRequest(http.MethodGet, "https://"+ipHost+"/missing.appx", nil)
+	r.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert}}
+	repl := caddy.NewReplacer()
+	rctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl)
+	rctx = context.WithValue(rctx, caddyhttp.VarsCtxKey, map[string]any{})
+	rctx = context.WithValue(rctx, caddyhttp.OriginalRequestCtxKey, *r)
+	w = httptest.NewRecorder()
+	err := h.ServeHTTP(w, r.WithContext(rctx), caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil }))
+	var he caddyhttp.HandlerError
+	if !errors.As(err, &he) || he.StatusCode != http.StatusNotFound || w.Header().Get("Content-Type") == "application/appx" {
+		t.Errorf("missing package: %v, Content-Type %q", err, w.Header().Get("Content-Type"))
 	}
 }

@@ -55,6 +55,36 @@ func TestMetricsSurviveReload(t *testing.T) {
 	}
 }
 
+// TestHubMetricsSurviveReload: the hub's counters are the process's too; a
+// second config's registry sees what the first counted.
+func TestHubMetricsSurviveReload(t *testing.T) {
+	first := prometheus.NewPedanticRegistry()
+	m, err := hubMetricsOn(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := value(t, m.refused)
+	m.refused.Inc()
+	second := prometheus.NewPedanticRegistry()
+	m2, err := hubMetricsOn(second)
+	if err != nil || m2 != m {
+		t.Fatalf("after a reload: %v", err)
+	}
+	families, err := second.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range families {
+		if mf.GetName() == "caddy_mdm_hub_refused_total" {
+			if got := mf.GetMetric()[0].GetCounter().GetValue(); got != before+1 {
+				t.Errorf("refused after a reload: %v, want %v", got, before+1)
+			}
+			return
+		}
+	}
+	t.Error("the second registry has no caddy_mdm_hub_refused_total")
+}
+
 // TestMetricLabelsBounded: whatever a service passes, label values stay
 // few and shaped; profile states beyond the budget become "other".
 func TestMetricLabelsBounded(t *testing.T) {

@@ -405,6 +405,16 @@ func TestConsoleProfiles(t *testing.T) {
 	if l := textOf(t, ctx, "#labels"); !strings.Contains(l, "finance") {
 		t.Errorf("labels after adding:\n%s", l)
 	}
+	// Each remove button sits in its own label, as the browser lays it out
+	// (a form inside a paragraph used to be pushed out of it).
+	inLabel, err := chromedp.Run(ctx, chromedp.Evaluate[bool](
+		`!!document.querySelector('#labels span.label button[title="remove finance"]')`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !inLabel {
+		t.Error("the remove button of label finance is not inside its label")
+	}
 	if v := s.admin(http.MethodGet, "/mdm/devices/"+a.id+"/profiles", ""); !strings.Contains(string(v.body), `"labels":["finance"]`) {
 		t.Errorf("stored labels: %s", v.body)
 	}

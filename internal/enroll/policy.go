@@ -3,6 +3,7 @@ package enroll
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"math/big"
 	"strconv"
 	"time"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/caddy-mdm/caddy-mdm/internal/events"
 	"github.com/caddy-mdm/caddy-mdm/internal/soap"
+	"github.com/caddy-mdm/caddy-mdm/internal/store"
 )
 
 // OIDSHA256 is the hash algorithm the policy names (P2).
@@ -112,8 +114,13 @@ func addOID(parent *etree.Element, value string, group, ref int, name string) {
 // authentication.
 func (s *Service) policyRequester(ctx context.Context, creds Credentials) (string, error) {
 	if len(creds.PeerCertificates) > 0 {
-		if dev, _, err := s.Certs.LiveDevice(ctx, creds.PeerCertificates); err == nil {
+		dev, _, err := s.Certs.LiveDevice(ctx, creds.PeerCertificates)
+		if err == nil {
 			return dev.User, nil
+		}
+		if errors.Is(err, store.ErrUnavailable) {
+			// Undecided, not refused: the device comes back (503).
+			return "", soap.NewFault(soap.EnrollmentServer, err, "The server could not read the device's enrollment; try again later.")
 		}
 	}
 	return s.Auth.Authenticate(ctx, creds)

@@ -261,3 +261,26 @@ func TestRenewalKeepsOSVersion(t *testing.T) {
 		t.Errorf("OS version after renewal: %q", rec.OSVersion)
 	}
 }
+
+// TestRenewalPolicyDuringStorageOutage: a renewing device's GetPolicies
+// (its certificate, no user credentials) while the storage is down is the
+// server's failure, answered so that the device comes back
+// (EnrollmentServer over store.ErrUnavailable, a 503 in caddymdm), never
+// an Authentication fault that refuses a live device.
+func TestRenewalPolicyDuringStorageOutage(t *testing.T) {
+	s := newTestService(t, "ecdsa")
+	dev := enrollWithKey(t, s, "a-enroll-request.xml")
+	s.Store = store.New(brokenStorage{s.storage})
+	s.Certs = nil
+	if err := s.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	policy := string(capture.Read(t, "a-policy-request.xml"))
+	i, j := strings.Index(policy, "<wsse:UsernameToken"), strings.Index(policy, "</wsse:UsernameToken>")
+	env := parseEnvelope(t, []byte(policy[:i]+policy[j+len("</wsse:UsernameToken>"):]))
+	_, _, err := s.GetPolicies(context.Background(), env, CredentialsFrom(env, []*x509.Certificate{dev.cert}))
+	var f *soap.Fault
+	if !errors.As(err, &f) || f.Code != soap.EnrollmentServer || !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("GetPolicies with the storage down: %v, want EnrollmentServer over ErrUnavailable", err)
+	}
+}
