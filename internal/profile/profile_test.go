@@ -702,3 +702,15 @@ func TestSensitiveVersionIsKeyed(t *testing.T) {
 		t.Errorf("a profile that is not sensitive keeps its content hash: %v %s", err, plain.Version)
 	}
 }
+
+// TestLabelErrorsNameLabels: a bad label is "invalid label", not "invalid
+// profile" (no profile is involved), and still an ErrInvalid (a 400).
+func TestLabelErrorsNameLabels(t *testing.T) {
+	_, err := NormalizeLabel("bad label!", true)
+	if !errors.Is(err, ErrInvalid) || !strings.HasPrefix(err.Error(), "invalid label: ") {
+		t.Errorf("bad label: %v", err)
+	}
+	if _, err := NormalizeLabel("os:10.0.1", true); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "set by the server") {
+		t.Errorf("automatic label: %v", err)
+	}
+}

@@ -59,10 +59,10 @@ func reservedLabel(l string) bool {
 func NormalizeLabel(l string, admin bool) (string, error) {
 	l = strings.ToLower(strings.TrimSpace(l))
 	if !store.ValidLabel(l) {
-		return "", invalid("label %q: use 1 to 64 of a-z, 0-9, '.', '_', '-' (and ':' in os:<version>)", clip(l))
+		return "", invalidLabel("%q: use 1 to 64 of a-z, 0-9, '.', '_', '-' (and ':' in os:<version>)", clip(l))
 	}
 	if admin && (reservedLabel(l) || strings.Contains(l, ":")) {
-		return "", invalid("label %q is set by the server (device, user, wp8, os:<version>): choose another name", l)
+		return "", invalidLabel("%q is set by the server (device, user, wp8, os:<version>): choose another name", l)
 	}
 	return l, nil
 }

@@ -37,6 +37,17 @@ func invalid(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, a...))
 }
 
+// invalidLabel is ErrInvalid for a label, which no profile is involved in:
+// "invalid label: ...", and errors.Is(err, ErrInvalid) still holds.
+func invalidLabel(format string, a ...any) error {
+	return labelError{fmt.Sprintf(format, a...)}
+}
+
+type labelError struct{ msg string }
+
+func (e labelError) Error() string        { return "invalid label: " + e.msg }
+func (e labelError) Is(target error) bool { return target == ErrInvalid }
+
 // locURIRoots are where a profile's LocURIs may point: the device and user
 // trees, and the legacy ./Vendor/MSFT root (device scope).
 var locURIRoots = []string{"./Device/", "./User/", "./Vendor/MSFT/"}
