@@ -291,17 +291,22 @@ func newTestHub(t *testing.T, a *testApp) *Hub {
 	return h
 }
 
-func hubGet(t *testing.T, h *Hub, peer ...*x509.Certificate) int {
-	t.Helper()
-	r := httptest.NewRequest(http.MethodGet, "https://"+ipHost+"/app.appx", nil)
+// hubRequest is a GET of a hub path as Caddy hands it to the handler:
+// with its replacer and vars, and the client certificate if any.
+func hubRequest(path string, peer ...*x509.Certificate) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "https://"+ipHost+path, nil)
 	if len(peer) > 0 {
 		r.TLS = &tls.ConnectionState{PeerCertificates: peer}
 	}
-	repl := caddy.NewReplacer()
-	rctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl)
+	rctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, caddy.NewReplacer())
 	rctx = context.WithValue(rctx, caddyhttp.VarsCtxKey, map[string]any{})
 	rctx = context.WithValue(rctx, caddyhttp.OriginalRequestCtxKey, *r)
-	r = r.WithContext(rctx)
+	return r.WithContext(rctx)
+}
+
+func hubGet(t *testing.T, h *Hub, peer ...*x509.Certificate) int {
+	t.Helper()
+	r := hubRequest("/app.appx", peer...)
 	w := httptest.NewRecorder()
 	err := h.ServeHTTP(w, r, caddyhttp.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) error {
 		w.WriteHeader(http.StatusNotFound)
@@ -384,10 +389,8 @@ func TestHubDuringStorageOutage(t *testing.T) {
 	a.store = store.New(downStorage{a.storage})
 	a.certs = certauth.ForCA(a.ca, a.store, nil)
 	before := value(t, h.metrics.refused)
-	r := httptest.NewRequest(http.MethodGet, "https://"+ipHost+"/app.appx", nil)
-	r.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert}}
 	w := httptest.NewRecorder()
-	if err := h.ServeHTTP(w, r, caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })); err != nil {
+	if err := h.ServeHTTP(w, hubRequest("/app.appx", cert), caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil })); err != nil {
 		t.Fatalf("ServeHTTP: %v", err)
 	}
 	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
@@ -400,14 +403,8 @@ func TestHubDuringStorageOutage(t *testing.T) {
 	// Back up: a package that is not there is a 404 with no package type.
 	a.store = store.New(a.storage)
 	a.certs = certauth.ForCA(a.ca, a.store, nil)
-	r = httptest.NewRequest(http.MethodGet, "https://"+ipHost+"/missing.appx", nil)
-	r.TLS = &tls.ConnectionState{PeerCertificates: []*x509.Certificate{cert}}
-	repl := caddy.NewReplacer()
-	rctx := context.WithValue(r.Context(), caddy.ReplacerCtxKey, repl)
-	rctx = context.WithValue(rctx, caddyhttp.VarsCtxKey, map[string]any{})
-	rctx = context.WithValue(rctx, caddyhttp.OriginalRequestCtxKey, *r)
 	w = httptest.NewRecorder()
-	err := h.ServeHTTP(w, r.WithContext(rctx), caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil }))
+	err := h.ServeHTTP(w, hubRequest("/missing.appx", cert), caddyhttp.HandlerFunc(func(http.ResponseWriter, *http.Request) error { return nil }))
 	var he caddyhttp.HandlerError
 	if !errors.As(err, &he) || he.StatusCode != http.StatusNotFound || w.Header().Get("Content-Type") == "application/appx" {
 		t.Errorf("missing package: %v, Content-Type %q", err, w.Header().Get("Content-Type"))

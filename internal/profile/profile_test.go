@@ -366,14 +366,7 @@ func TestServiceAndSummary(t *testing.T) {
 	}
 	// A retired device keeps its labels but is no longer targeted: it will
 	// never check in to apply anything.
-	d1, err := st.Device(ctx, "D1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d1.State = store.StateRetired
-	if err := st.PutDevice(ctx, d1); err != nil {
-		t.Fatal(err)
-	}
+	retireDevice(t, st, "D1")
 	if sum, _ := svc.Summary(ctx, "cam"); sum.Targeted != 1 || sum.Counts[store.ProfileFailed] != 0 || sum.Counts[store.ProfilePending] != 1 {
 		t.Errorf("after retiring D1: %+v", sum)
 	}
@@ -666,14 +659,7 @@ func TestUntargetedDeviceIsRemoving(t *testing.T) {
 		t.Errorf("device view after the profile went: %+v", v)
 	}
 	// A retired device never checks in again: nothing is being removed.
-	d1, err := st.Device(ctx, "D1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	d1.State = store.StateRetired
-	if err := st.PutDevice(ctx, d1); err != nil {
-		t.Fatal(err)
-	}
+	retireDevice(t, st, "D1")
 	if v, _ := svc.Device(ctx, "D1"); len(v.Profiles) != 1 || v.Profiles[0].State != store.ProfileApplied {
 		t.Errorf("retired device's view: %+v", v)
 	}
@@ -712,5 +698,19 @@ func TestLabelErrorsNameLabels(t *testing.T) {
 	}
 	if _, err := NormalizeLabel("os:10.0.1", true); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "set by the server") {
 		t.Errorf("automatic label: %v", err)
+	}
+}
+
+// retireDevice marks a stored device retired, as lifecycle does.
+func retireDevice(t *testing.T, st *store.Store, id string) {
+	t.Helper()
+	ctx := context.Background()
+	d, err := st.Device(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.State = store.StateRetired
+	if err := st.PutDevice(ctx, d); err != nil {
+		t.Fatal(err)
 	}
 }
