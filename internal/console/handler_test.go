@@ -89,7 +89,7 @@ func (f *fakeBackend) FindDevices(_ context.Context, state store.DeviceState, ma
 func (f *fakeBackend) Device(_ context.Context, id string) (*DeviceData, error) {
 	for _, d := range f.devices {
 		if d.DeviceID == id {
-			return &DeviceData{Device: *d, Inventory: store.Inventory{Nodes: map[string]string{"./DevInfo/Man": "Contoso <b>"}},
+			return &DeviceData{Device: *d, Inventory: store.Inventory{Nodes: map[string]string{"./DevInfo/Man": "Contoso <b>", "./DevInfo/Mod": "Book\u202Elive"}},
 				Commands: []CommandData{{Command: &store.Command{ID: "c1", State: store.CommandAcknowledged, Status: 200,
 					Results: []store.Result{{Source: "./DevDetail/SwV", Data: "10.0.19043.2364"}}}, Describe: "Get ./DevDetail/SwV"}},
 				Trace: &store.Trace{Exchanges: []store.Exchange{{At: time.Now(), Kind: "management", Status: 200,
@@ -236,6 +236,9 @@ func TestPagesRender(t *testing.T) {
 	}
 	w = get(h, "/devices/"+devID, "alice", nil)
 	body = w.Body.String()
+	if strings.ContainsRune(body, '\u202E') || !strings.Contains(body, "Book[U+202E]live") {
+		t.Error("a bidirectional control a device sent is not shown as its code point")
+	}
 	for _, want := range []string{"DESKTOP-A", "./DevInfo/Man", "Contoso &lt;b&gt;", "10.0.19043.2364", "Get ./DevDetail/SwV", `class="tv-tag"`, "SyncML session 1", "body not kept as XML"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("device page lacks %q", want)

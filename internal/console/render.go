@@ -93,11 +93,33 @@ func (h *Handler) render(w http.ResponseWriter, status int, name string, p *page
 		buf.Reset()
 		fmt.Fprintf(&buf, "<!doctype html><title>console error</title><p>The page could not be drawn: %s</p>", template.HTMLEscapeString(err.Error()))
 	}
+	body := revealBidi(buf.Bytes())
 	securityHeaders(w)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(body)
+}
+
+// bidiControls are the invisible characters that reorder the text around
+// them. A device name or inventory value ending in U+202E followed by
+// "evil" shows as "live"; HTML escaping leaves them be. The console's own
+// templates hold none, so every one in a page came from data: each is
+// shown as its code point instead (the CLI escapes them likewise).
+var bidiControls = func() *strings.Replacer {
+	var pairs []string
+	for _, r := range []rune{0x061C, 0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069} {
+		pairs = append(pairs, string(r), fmt.Sprintf("[U+%04X]", r))
+	}
+	return strings.NewReplacer(pairs...)
+}()
+
+// revealBidi shows a page's bidirectional controls as code points.
+func revealBidi(page []byte) []byte {
+	if !bytes.ContainsAny(page, "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069") {
+		return page
+	}
+	return []byte(bidiControls.Replace(string(page)))
 }
 
 func securityHeaders(w http.ResponseWriter) {
