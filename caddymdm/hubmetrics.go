@@ -27,7 +27,7 @@ func hubMetricsOn(reg prometheus.Registerer) (*hubMetrics, error) {
 	processHubMetricsOnce.Do(func() { processHubMetrics = newHubMetrics() })
 	m := processHubMetrics
 	for _, c := range []prometheus.Collector{m.downloads, m.bytes, m.refused} {
-		if _, err := register(reg, c); err != nil {
+		if err := register(reg, c); err != nil {
 			return nil, err
 		}
 	}
@@ -51,20 +51,17 @@ func newHubMetrics() *hubMetrics {
 	}
 }
 
-// register adds a collector, or returns the one a previous handler of the
-// same config registered.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+// register adds one of the process's collectors to a config's registry.
+// Registering it again on the same registry (a second handler of one
+// config) is no error; another collector of the same name is.
+func register(reg prometheus.Registerer, c prometheus.Collector) error {
 	if reg == nil {
-		return c, nil
+		return nil
 	}
-	if err := reg.Register(c); err != nil {
-		var are prometheus.AlreadyRegisteredError
-		if errors.As(err, &are) {
-			if existing, ok := are.ExistingCollector.(C); ok {
-				return existing, nil
-			}
-		}
-		return c, err
+	err := reg.Register(c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) && are.ExistingCollector == c {
+		return nil
 	}
-	return c, nil
+	return err
 }

@@ -17,8 +17,8 @@ import (
 // of every config Caddy loads (ctx.GetMetricsRegistry(); each load has a
 // fresh one): a config reload keeps the counters counting and the gauges
 // (queue depth, profile states), which count transitions, right. A
-// collector may sit in several registries; register() takes the one
-// already there when a config registers it twice.
+// collector may sit in several registries, and register() accepts it
+// twice on one.
 type mdmMetrics struct {
 	enrollments    *prometheus.CounterVec
 	renewals       *prometheus.CounterVec
@@ -47,7 +47,7 @@ func metricsOn(reg prometheus.Registerer) (*mdmMetrics, error) {
 	processMetricsOnce.Do(func() { processMetrics = newMDMMetrics() })
 	m := processMetrics
 	for _, c := range m.collectors() {
-		if _, err := register(reg, c); err != nil {
+		if err := register(reg, c); err != nil {
 			return nil, err
 		}
 	}

@@ -10,6 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	"github.com/caddy-mdm/caddy-mdm/internal/quote"
 )
 
 //go:embed templates/*.html
@@ -101,25 +104,26 @@ func (h *Handler) render(w http.ResponseWriter, status int, name string, p *page
 	_, _ = w.Write(body)
 }
 
-// bidiControls are the invisible characters that reorder the text around
-// them. A device name or inventory value ending in U+202E followed by
-// "evil" shows as "live"; HTML escaping leaves them be. The console's own
-// templates hold none, so every one in a page came from data: each is
-// shown as its code point instead (the CLI escapes them likewise).
-var bidiControls = func() *strings.Replacer {
-	var pairs []string
-	for _, r := range []rune{0x061C, 0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067, 0x2068, 0x2069} {
-		pairs = append(pairs, string(r), fmt.Sprintf("[U+%04X]", r))
-	}
-	return strings.NewReplacer(pairs...)
-}()
-
-// revealBidi shows a page's bidirectional controls as code points.
+// revealBidi shows each bidirectional control in a page as its code point
+// (quote.IsBidiControl: they make a device's name read as another, and
+// HTML escaping leaves them be). The console's own templates hold none,
+// so every one came from data; the CLI escapes them likewise.
 func revealBidi(page []byte) []byte {
-	if !bytes.ContainsAny(page, "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069") {
+	if bytes.IndexFunc(page, quote.IsBidiControl) < 0 {
 		return page
 	}
-	return []byte(bidiControls.Replace(string(page)))
+	var b bytes.Buffer
+	b.Grow(len(page) + 16)
+	for len(page) > 0 {
+		r, n := utf8.DecodeRune(page)
+		if quote.IsBidiControl(r) {
+			fmt.Fprintf(&b, "[U+%04X]", r)
+		} else {
+			b.Write(page[:n])
+		}
+		page = page[n:]
+	}
+	return b.Bytes()
 }
 
 func securityHeaders(w http.ResponseWriter) {

@@ -38,6 +38,13 @@ func Controls(s string) string {
 }
 
 func unsafeRune(r rune) bool {
-	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' ||
-		(r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069') || r == utf8.RuneError
+	return unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || IsBidiControl(r) || r == utf8.RuneError
+}
+
+// IsBidiControl reports whether r is an invisible character that reorders
+// the text around it (an embedding, override or isolate, or a directional
+// mark): a device name ending in U+202E then "live" reads "evil".
+func IsBidiControl(r rune) bool {
+	return r == '\u061c' || r == '\u200e' || r == '\u200f' ||
+		(r >= '\u202a' && r <= '\u202e') || (r >= '\u2066' && r <= '\u2069')
 }

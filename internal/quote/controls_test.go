@@ -12,6 +12,7 @@ func TestControls(t *testing.T) {
 		{"\x1b[2J", `\x1b[2J`},
 		{"csi\u009b2J", `csi\u009b2J`},
 		{"rtl\u202egnp.exe", `rtl\u202egnp.exe`},
+		{"mark\u200fed \u061c\u2067", `mark\u200fed \u061c\u2067`},
 		{"bad\xffbyte", `bad\xffbyte`},
 		{"\x00", `\x00`},
 	} {
